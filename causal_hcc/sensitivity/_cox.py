@@ -1,0 +1,216 @@
+"""The one Cox fitter the sensitivity stage uses (Efron ties), and its result record.
+
+Every hazard ratio of :mod:`causal_hcc.sensitivity` comes from :func:`fit_cox`, so the
+engine can be swapped in one place. One row per patient: the package's own R-exact
+:func:`causal_hcc.cox.fit_cox_frame` (lifelines ``CoxPHFitter`` if that module is absent).
+(start, stop] rows: lifelines ``CoxTimeVaryingFitter``, because ``causal_hcc.cox`` has no
+counting-process input; run to full precision, its coefficients agree with R's
+``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` to about 1e-10 and the
+model-based SEs to about 1e-7 (``tests/reference/immortal_time.R``).
+
+Statistical trouble never crashes a sensitivity table: a fit that cannot be trusted
+(an arm without events, a constant covariate, a singular information matrix, an optimiser
+that did not converge, monotone likelihood) comes back as a record with
+``estimable=False`` and the reason, and the caller reports it as "not estimable".
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+# lifelines stops on the change in beta (precision) or on the *relative* change in the
+# log-likelihood (r_precision). Its default r_precision (1e-9) can stop while the
+# coefficients still differ from R's in the 5th digit, so both are tightened.
+_FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-15, "max_steps": 200}
+try:  # the package's R-exact Cox fitter (one row per patient), when installed
+    from causal_hcc.cox import fit_cox_frame as _package_cox
+except ImportError:  # pragma: no cover - only while causal_hcc.cox is absent
+    _package_cox = None
+# |coef| beyond this means the partial likelihood is monotone (an infinite estimate).
+_MONOTONE_COEF = 15.0
+
+
+@dataclass(frozen=True)
+class CoxFit:
+    """One Cox model: every term's coefficient, SE, HR, Wald CI and P (Efron ties).
+
+    Attributes
+    ----------
+    terms : tuple of str
+        Covariate names, in model order.
+    coef, se : tuple of float
+        Log hazard ratios and their model-based (inverse information) standard errors.
+    loglik : float
+        Maximised log partial likelihood (R: ``fit$loglik[2]``).
+    n_rows, n_patients, events : int
+        Rows used (more than patients for (start, stop] data), patients, deaths.
+    conf_level : float
+    estimable : bool
+        False when the fit could not be trusted; ``reason`` says why and the numbers are NaN.
+    reason : str
+    """
+
+    terms: tuple[str, ...]
+    coef: tuple[float, ...]
+    se: tuple[float, ...]
+    loglik: float
+    n_rows: int
+    n_patients: int
+    events: int
+    conf_level: float = 0.95
+    estimable: bool = True
+    reason: str = ""
+
+    def _z(self) -> float:
+        return float(stats.norm.ppf(0.5 + self.conf_level / 2))
+
+    def term(self, name: str) -> dict:
+        """HR, CI and two-sided Wald P of one term (NaN when not estimable)."""
+        if not self.estimable:
+            return {"coef": np.nan, "se": np.nan, "hr": np.nan, "ci_lower": np.nan,
+                    "ci_upper": np.nan, "p": np.nan}
+        i = self.terms.index(name)
+        b, s = self.coef[i], self.se[i]
+        z = self._z()
+        return {"coef": b, "se": s, "hr": float(np.exp(b)), "ci_lower": float(np.exp(b - z * s)),
+                "ci_upper": float(np.exp(b + z * s)),
+                "p": float(2 * stats.norm.sf(abs(b / s)))}
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for name in self.terms:
+            rows.append({"term": name, **self.term(name), "n_rows": self.n_rows,
+                         "n_patients": self.n_patients, "events": self.events,
+                         "loglik": self.loglik, "ties": "efron", "estimable": self.estimable,
+                         "reason": self.reason})
+        return pd.DataFrame(rows)
+
+
+def _not_estimable(terms, n_rows, n_patients, events, reason, conf_level) -> CoxFit:
+    nan = tuple(np.nan for _ in terms)
+    return CoxFit(tuple(terms), nan, nan, np.nan, n_rows, n_patients, events, conf_level,
+                  False, reason)
+
+
+def _precheck(frame: pd.DataFrame, terms, event_col: str, exposure: str | None) -> str:
+    """Reason the model cannot be fitted, or '' (checked before calling the optimiser)."""
+    if len(frame) == 0:
+        return "no patients"
+    if frame[event_col].sum() == 0:
+        return "no events"
+    if exposure is not None:
+        # An arm without deaths makes the partial likelihood monotone: HR 0 or infinity.
+        for level, label in ((1, "exposed"), (0, "unexposed")):
+            arm = frame[exposure] == level
+            if not arm.any():
+                return f"no {label} ({exposure} = {level}) patients or patient-time"
+            if frame.loc[arm, event_col].sum() == 0:
+                return f"no events in the {label} group ({exposure} = {level})"
+    for name in terms:
+        if frame[name].nunique() < 2:
+            return f"covariate '{name}' is constant in this sample"
+    if frame[event_col].sum() <= len(terms):
+        return f"{int(frame[event_col].sum())} events for {len(terms)} coefficients"
+    return ""
+
+
+def _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level) -> CoxFit:
+    """One row per patient: causal_hcc.cox (R-exact), its warnings turned into a reason."""
+    from causal_hcc.errors import CausalHccWarning, NotEstimableError
+
+    events = int(data[event_col].sum())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = _package_cox(data, terms, time_col=stop_col, event_col=event_col,
+                               conf_level=conf_level)
+        except NotEstimableError as exc:
+            return _not_estimable(terms, len(data), n_patients, events, str(exc), conf_level)
+    trouble = [str(w.message) for w in caught if issubclass(w.category, CausalHccWarning)]
+    if trouble or fit.infinite or not fit.converged:
+        why = trouble[0] if trouble else "monotone likelihood or no convergence"
+        return _not_estimable(terms, len(data), n_patients, events, why, conf_level)
+    return CoxFit(tuple(terms), tuple(float(c) for c in fit.coef),
+                  tuple(float(s) for s in fit.se_model), float(fit.loglik), len(data),
+                  n_patients, events, conf_level)
+
+
+def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
+            start_col: str | None = None, id_col: str | None = None,
+            exposure: str | None = None, conf_level: float = 0.95) -> CoxFit:
+    """Cox proportional-hazards fit with Efron ties, never raising on statistical trouble.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per patient (``start_col`` None) or per (start, stop] interval. Not modified.
+    terms : sequence of str
+        Numeric covariate columns.
+    stop_col, event_col : str
+        Follow-up time in months (end of the interval) and the death indicator (1/0).
+    start_col : str, optional
+        Start of each interval, for counting-process (time-varying) data.
+    id_col : str, optional
+        Patient id (counts patients in (start, stop] data).
+    exposure : str, optional
+        A binary term whose both levels must carry deaths (else "not estimable").
+    conf_level : float
+
+    Returns
+    -------
+    CoxFit
+
+    Notes
+    -----
+    Agrees with R ``coxph(Surv(stop, event) ~ ..., ties = "efron")`` or
+    ``coxph(Surv(start, stop, event) ~ ...)``; Wald CIs exp(b +- z se) and Wald P, as in
+    ``summary(coxph)``.
+    """
+    from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
+    terms = list(terms)
+    cols = ([start_col] if start_col else []) + [stop_col, event_col] + terms
+    data = frame[cols + ([id_col] if id_col and id_col not in cols else [])].copy()
+    data[terms] = data[terms].astype(float)
+    n_rows = len(data)
+    n_patients = int(data[id_col].nunique()) if id_col else n_rows
+    events = int(data[event_col].sum())
+    reason = _precheck(data, terms, event_col, exposure)
+    if reason:
+        return _not_estimable(terms, n_rows, n_patients, events, reason, conf_level)
+    if not start_col and _package_cox is not None:
+        return _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if start_col:
+                fitter = CoxTimeVaryingFitter()
+                fitter.fit(data[cols], event_col=event_col, start_col=start_col,
+                           stop_col=stop_col, fit_options=_FIT_OPTIONS)
+            else:
+                fitter = CoxPHFitter()
+                fitter.fit(data[cols], duration_col=stop_col, event_col=event_col,
+                           fit_options=_FIT_OPTIONS)
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
+            return _not_estimable(terms, n_rows, n_patients, events,
+                                  f"Cox fit failed: {str(exc).splitlines()[0]}", conf_level)
+    trouble = [str(w.message).splitlines()[0] for w in caught
+               if issubclass(w.category, ConvergenceWarning)]
+    coef = fitter.params_.reindex(terms).to_numpy(dtype=float)
+    se = fitter.standard_errors_.reindex(terms).to_numpy(dtype=float)
+    if trouble:
+        return _not_estimable(terms, n_rows, n_patients, events,
+                              f"optimiser trouble: {trouble[0]}", conf_level)
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(se))) or \
+            np.any(np.abs(coef) > _MONOTONE_COEF):
+        return _not_estimable(terms, n_rows, n_patients, events,
+                              "monotone likelihood (an infinite coefficient): separation",
+                              conf_level)
+    return CoxFit(tuple(terms), tuple(float(c) for c in coef), tuple(float(s) for s in se),
+                  float(fitter.log_likelihood_), n_rows, n_patients, events, conf_level)
