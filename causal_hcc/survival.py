@@ -1,0 +1,691 @@
+"""Crude survival analysis: Kaplan-Meier, medians, landmarks, follow-up, log-rank, Cox.
+
+Everything here reproduces R's ``survival`` package on the same data: ``survfit`` (KM with
+Greenwood SE; CI on the log-log scale by default, ``"log"`` and ``"plain"`` on request,
+as ``conf.type``), ``print.survfit`` (median and its Brookmeyer-Crowley CI, R's exact
+rule), ``summary.survfit(times = )`` (landmarks) and ``survdiff`` (log-rank). The
+SPSS-style symmetric median CI the paper prints (audit.md A7) is reported beside R's.
+:func:`crude_analysis` bundles it all, with the Cox models of
+:func:`causal_hcc.cox.cox_table`, for a :class:`~causal_hcc.data.Cohort`. Times are in
+months.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from causal_hcc.cox import CoxTable, cox_table, timefix
+
+CONF_TYPES = ("log-log", "log", "plain")
+MEDIAN_TOL = np.sqrt(np.finfo(float).eps)   # print.survfit's tolerance around 0.5
+SPSS_EPSILON = 0.05                          # Collett's window for the density at the median
+
+
+# ----------------------------------------------------------------------------- KM
+@dataclass(frozen=True)
+class MedianSurvival:
+    """Median survival (months) with R's Brookmeyer-Crowley CI and the SPSS-style plain CI.
+
+    ``lower``/``upper`` follow R ``print.survfit`` on the curve's ``conf_type`` scale;
+    NaN where a CI curve never falls to 0.5. ``se_spss``, ``lower_spss``, ``upper_spss``:
+    median -/+ z * SE (see :func:`kaplan_meier` Notes), the paper's symmetric intervals.
+    """
+
+    estimate: float
+    lower: float
+    upper: float
+    conf_type: str
+    se_spss: float
+    lower_spss: float
+    upper_spss: float
+    estimable: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """Survival at a landmark time (months), as R ``summary(survfit, times = )``."""
+
+    time: float
+    surv: float
+    se: float            # SE of S(t) (Greenwood), R summary()'s std.err
+    lower: float
+    upper: float
+    n_risk: float        # an integer count unless the curve is weighted
+    estimable: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """A Kaplan-Meier curve at every distinct time, as R ``survfit`` (months).
+
+    ``std_err`` is R's ``fit$std.err``: the Greenwood SE of the cumulative hazard
+    (= SE of log S); ``se_surv = surv * std_err`` is the SE of S itself. ``n_risk``,
+    ``n_event``, ``n_censor`` are integers, or weighted sums for a weighted curve; ``n``
+    and ``events`` are always patient counts.
+    """
+
+    label: str
+    time: np.ndarray
+    n_risk: np.ndarray
+    n_event: np.ndarray
+    n_censor: np.ndarray
+    surv: np.ndarray
+    std_err: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    conf_type: str
+    conf_level: float
+    n: int
+    events: int
+    median: MedianSurvival
+    landmarks: tuple = ()
+
+    @property
+    def se_surv(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.where(self.surv == 0, np.nan, self.surv * self.std_err)
+
+    def n_at_risk(self, times) -> np.ndarray:
+        """Number at risk (time >= t; weighted for a weighted curve): the risk table."""
+        times = np.atleast_1d(np.asarray(times, dtype=float))
+        idx = np.searchsorted(self.time, times, side="left")
+        return np.r_[self.n_risk, 0][idx]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"group": self.label, "time": self.time, "n_risk": self.n_risk,
+                             "n_event": self.n_event, "n_censor": self.n_censor,
+                             "surv": self.surv, "std_err": self.std_err,
+                             "se_surv": self.se_surv, "lower": self.lower,
+                             "upper": self.upper, "conf_type": self.conf_type})
+
+    def summary(self) -> str:
+        m = self.median
+        pct = f"{100 * self.conf_level:g}%"
+        med = (f"median {m.estimate:.1f} months ({pct} CI {_fmt(m.lower)}-{_fmt(m.upper)}, "
+               f"Brookmeyer-Crowley, {self.conf_type}; SPSS-style plain "
+               f"{_fmt(m.lower_spss)}-{_fmt(m.upper_spss)})" if m.estimable
+               else f"median not estimable: {m.reason}")
+        lines = [f"{self.label}: n = {self.n}, deaths = {self.events}; {med}."]
+        for lm in self.landmarks:
+            lines.append(f"  OS at {lm.time:g} months: " + (
+                f"{100 * lm.surv:.1f}% ({pct} CI {_pct(lm.lower)}-{_pct(lm.upper)}), "
+                f"{lm.n_risk} at risk" if lm.estimable else f"not estimable: {lm.reason}"))
+        return "\n".join(lines)
+
+
+def _time_event(time, event):
+    """Float arrays of equal length, finite times, 0/1 events; times tied as R's timefix."""
+    time = np.asarray(time, dtype=float).ravel()
+    event = np.asarray(event, dtype=float).ravel()
+    if time.shape != event.shape:
+        raise ValueError(f"time ({time.size}) and event ({event.size}) differ in length")
+    if not np.isfinite(time).all():
+        raise ValueError("time must be finite (no missing values)")
+    if not np.isin(event, (0.0, 1.0)).all():
+        raise ValueError("event must be coded 1 (death) / 0 (censored)")
+    return timefix(time), event
+
+
+def _case_weights(weights, n: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != (n,) or not np.isfinite(w).all() or (w <= 0).any():
+        raise ValueError("weights must be finite and > 0, one per patient (as R survfit)")
+    return w
+
+
+def _fmt(x: float) -> str:
+    return "NA" if not np.isfinite(x) else f"{x:.1f}"
+
+
+def _pct(x: float) -> str:
+    return "NA" if not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def _confint(surv, std_err, conf_type: str, conf_level: float):
+    """Pointwise CI of S, R's ``survfit_confint`` (``logse = TRUE``)."""
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "plain":
+            half = z * std_err * surv
+            return np.maximum(surv - half, 0), np.minimum(surv + half, 1)
+        if conf_type == "log":
+            xx = np.where(surv == 0, np.nan, surv)
+            return np.exp(np.log(xx) - z * std_err), np.minimum(np.exp(np.log(xx) + z * std_err), 1)
+        xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
+        shift = z * std_err / np.log(xx)
+        loglog = np.log(-np.log(xx))
+        return np.exp(-np.exp(loglog - shift)), np.exp(-np.exp(loglog + shift))
+
+
+def _first_below_half(y: np.ndarray, x: np.ndarray) -> float:
+    """R print.survfit's ``minmin``: where a curve first falls to 0.5 (flat runs averaged)."""
+    keep = ~np.isnan(y) & (y < 0.5 + MEDIAN_TOL)
+    if not keep.any():
+        return np.nan
+    x, y = x[keep], y[keep]
+    if abs(y[0] - 0.5) < MEDIAN_TOL and (y < y[0]).any():
+        return (x[0] + x[np.argmax(y < y[0])]) / 2
+    return float(x[0])
+
+
+def _spss_median_se(time, surv, std_err, n_event, median) -> float:
+    """SE of the median: Greenwood SE of S at the median over a density estimate (Collett).
+
+    f = (S(u) - S(l)) / (l - u) with u the last event time where S >= 0.55 (0 if none),
+    l the first event time where S <= 0.45.
+    """
+    ev = n_event > 0
+    t, s, se = np.r_[0.0, time[ev]], np.r_[1.0, surv[ev]], np.r_[0.0, std_err[ev]]
+    upper_pts = np.flatnonzero(s >= 0.5 + SPSS_EPSILON)
+    lower_pts = np.flatnonzero(s <= 0.5 - SPSS_EPSILON)
+    if lower_pts.size == 0:
+        return np.nan
+    u, l = upper_pts[-1], lower_pts[0]
+    density = (s[u] - s[l]) / (t[l] - t[u])
+    at = np.searchsorted(t, median, side="right") - 1
+    if s[at] == 0:                  # median where the curve reaches 0: Greenwood SE undefined
+        return np.nan
+    return float(s[at] * se[at] / density)
+
+
+def _median(time, surv, std_err, lower, upper, n_event, conf_type, conf_level):
+    est = _first_below_half(surv, time)
+    lo, hi = _first_below_half(lower, time), _first_below_half(upper, time)
+    if np.isnan(est):
+        last = f"{time[-1]:g}" if time.size else "NA"
+        return MedianSurvival(est, lo, hi, conf_type, np.nan, np.nan, np.nan, False,
+                              f"survival did not fall to 50% (median not reached; last "
+                              f"follow-up {last} months)")
+    se = _spss_median_se(time, surv, std_err, n_event, est)
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    return MedianSurvival(est, lo, hi, conf_type, se, est - z * se, est + z * se, True)
+
+
+def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
+                 conf_level: float = 0.95, landmarks=(), label: str = "all") -> KaplanMeier:
+    """Kaplan-Meier estimate with Greenwood SE, pointwise CIs, median and landmarks.
+
+    Parameters
+    ----------
+    time : array_like
+        Follow-up (months).
+    event : array_like
+        1 = death, 0 = censored.
+    weights : array_like, optional
+        Case weights (> 0, e.g. IPTW or matching weights). Counts become weighted sums
+        and the SE the weighted Greenwood formula, as R ``survfit(weights = w, robust =
+        FALSE)``. R's default with non-integer weights is a robust (infinitesimal
+        jackknife) SE instead, not computed here: bootstrap weighted curves.
+    conf_type : {"log-log", "log", "plain"}
+        Scale of the pointwise CI and of the median's CI. Default log-log (as lifelines);
+        R's survfit defaults to "log", SPSS reports "plain".
+    conf_level : float
+    landmarks : sequence of float
+        Times (months) at which to report S(t) with CI and the number at risk.
+    label : str
+
+    Returns
+    -------
+    KaplanMeier
+
+    Notes
+    -----
+    Agrees with R ``survfit(Surv(time, event) ~ 1, conf.type = conf_type)``: ``std.err``
+    = sqrt(sum d / (n (n - d))), CIs from R's ``survfit_confint``. The median and its CI
+    follow ``print.survfit``: the first time a curve is below 0.5 + sqrt(eps), or the
+    midpoint of a flat stretch at exactly 0.5 and the next drop. The SPSS-style interval
+    is median -/+ z * SE with SE = SE(S(median)) / f, f = (S(u) - S(l)) / (l - u), u the
+    last event time with S >= 0.55, l the first with S <= 0.45 (Collett 2015, sec. 2.4;
+    believed to be SPSS's method, not verified against SPSS output).
+
+    References
+    ----------
+    Brookmeyer & Crowley (1982), Biometrics 38:29-41. Collett (2015), Modelling Survival
+    Data in Medical Research, 3rd ed.
+    """
+    if conf_type not in CONF_TYPES:
+        raise ValueError(f"conf_type must be one of {CONF_TYPES}, not {conf_type!r}")
+    time, event = _time_event(time, event)
+    if time.size == 0:
+        raise ValueError(f"{label}: no patients; a Kaplan-Meier curve needs at least one")
+    w = _case_weights(weights, time.size)
+    uniq, inv = np.unique(time, return_inverse=True)
+    n_event = np.bincount(inv, weights=event * w, minlength=uniq.size)
+    n_total = np.bincount(inv, weights=w, minlength=uniq.size)
+    n_risk = np.cumsum(n_total[::-1])[::-1]
+    surv = np.cumprod(1 - n_event / n_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        increments = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+    std_err = np.sqrt(np.cumsum(increments))
+    lower, upper = _confint(surv, std_err, conf_type, conf_level)
+    median = _median(uniq, surv, std_err, lower, upper, n_event, conf_type, conf_level)
+    counts = (lambda a: a) if weights is not None else (lambda a: np.rint(a).astype(int))
+    km = KaplanMeier(label, uniq, counts(n_risk), counts(n_event), counts(n_total - n_event),
+                     surv, std_err, lower, upper, conf_type, conf_level, int(time.size),
+                     int(event.sum()), median)
+    lms = tuple(_landmark(km, float(t)) for t in landmarks)
+    return KaplanMeier(**{**vars(km), "landmarks": lms})
+
+
+def _landmark(km: KaplanMeier, t: float) -> Landmark:
+    n_risk = km.n_at_risk([t])[0].item()
+    if t > km.time[-1] and km.surv[-1] > 0:
+        return Landmark(t, np.nan, np.nan, np.nan, np.nan, 0, False,
+                        f"no patient followed to {t:g} months (last follow-up "
+                        f"{km.time[-1]:g} months, all censored or dead before)")
+    i = np.searchsorted(km.time, t, side="right") - 1
+    if i < 0:                       # R summary.survfit: S = 1 with CI (1, 1) on every scale
+        return Landmark(t, 1.0, 0.0, 1.0, 1.0, n_risk, True,
+                        "before the first observed time: S = 1")
+    surv, se = float(km.surv[i]), float(km.se_surv[i])
+    reason = ("survival reached 0 (last patient died); no CI at 0" if surv == 0 else
+              "no CI on the log-log scale while S = 1" if surv == 1 and km.conf_type == "log-log"
+              else "")
+    return Landmark(t, surv, se, float(km.lower[i]), float(km.upper[i]), n_risk, True, reason)
+
+
+# ----------------------------------------------------------------------------- follow-up
+@dataclass(frozen=True)
+class FollowUp:
+    """Median follow-up (months): reverse Kaplan-Meier and plain median of observed times."""
+
+    reverse_km_median: float
+    reverse_km_lower: float
+    reverse_km_upper: float
+    observed_median: float
+    observed_min: float
+    observed_max: float
+    n: int
+    estimable: bool
+    reason: str = ""
+
+    def summary(self) -> str:
+        rev = (f"{self.reverse_km_median:.1f} months by reverse Kaplan-Meier (95% CI "
+               f"{_fmt(self.reverse_km_lower)}-{_fmt(self.reverse_km_upper)})"
+               if self.estimable else f"reverse Kaplan-Meier not estimable ({self.reason})")
+        return (f"Median follow-up {rev}; median of observed times {self.observed_median:.1f} "
+                f"(range {self.observed_min:.1f}-{self.observed_max:.1f}) months, n = {self.n}.")
+
+
+def median_follow_up(time, event, *, conf_type: str = "log-log") -> FollowUp:
+    """Median follow-up by reverse KM (censoring as the event) and of the observed times.
+
+    Notes
+    -----
+    Reverse KM: R ``survfit(Surv(time, 1 - event) ~ 1)`` and ``print.survfit``'s median
+    rule. The paper's "median follow-up 15 (2.5-72.0) months" does not say which it is.
+    """
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=float)
+    rev = kaplan_meier(time, 1 - event, conf_type=conf_type, label="reverse KM").median
+    return FollowUp(rev.estimate, rev.lower, rev.upper, float(np.median(time)),
+                    float(time.min()), float(time.max()), int(time.size), rev.estimable,
+                    rev.reason.replace("survival", "the censoring curve"))
+
+
+# ----------------------------------------------------------------------------- log-rank
+@dataclass(frozen=True)
+class LogRank:
+    """Log-rank test (R ``survdiff``, rho = 0): chi-square, df, P, observed and expected."""
+
+    chisq: float
+    df: int
+    p: float
+    groups: tuple
+    observed: tuple
+    expected: tuple
+    stratified_by: str
+    description: str
+    estimable: bool
+    reason: str = ""
+
+    def summary(self) -> str:
+        what = ", ".join(x for x in (self.description, self.stratified_by and
+                                     f"stratified by {self.stratified_by}") if x)
+        head = f"Log-rank ({what})" if what else "Log-rank"
+        if not self.estimable:
+            return f"{head}: not estimable: {self.reason}"
+        oe = "; ".join(f"{g}: O {o:g}, E {e:.2f}" for g, o, e in
+                       zip(self.groups, self.observed, self.expected))
+        return (f"{head}: chi-square {self.chisq:.3f} on {self.df} df, P = {self.p:.4f} "
+                f"({oe}).")
+
+
+def log_rank(time, event, group, *, strata=None, description: str = "",
+             stratified_by: str = "", group_names: dict | None = None) -> LogRank:
+    """Log-rank test of equal survival across groups, optionally stratified.
+
+    Parameters
+    ----------
+    time, event : array_like
+        Months; 1 = death.
+    group : array_like
+        Group labels (two or more).
+    strata : array_like, optional
+        Stratum labels: observed - expected and variances are summed over strata.
+    description, stratified_by : str
+        Text for the summary.
+    group_names : dict, optional
+        Display name of each group label (e.g. {1: "local therapy"}).
+
+    Notes
+    -----
+    As R ``survdiff``: at each death time the hypergeometric expectation n_k d / n and
+    covariance d (n - d) / (n - 1) n_k / n (delta_kl - n_l / n); chi-square =
+    (O - E)' V^- (O - E) over groups with non-zero expectation, dropping the first.
+    """
+    time, event = _time_event(time, event)
+    if np.asarray(group).shape != time.shape:
+        raise ValueError(f"group has {np.asarray(group).size} values for {time.size} times")
+    labels, g = np.unique(np.asarray(group), return_inverse=True)
+    s = np.zeros(time.size, int) if strata is None else np.unique(np.asarray(strata),
+                                                                    return_inverse=True)[1]
+    names = group_names or {}
+    base = dict(groups=tuple(names.get(lv, str(lv)) for lv in labels.tolist()),
+                description=description,
+                stratified_by=stratified_by)
+    if labels.size < 2:
+        return LogRank(np.nan, 0, np.nan, observed=(), expected=(), estimable=False,
+                       reason=f"{time.size} patient(s), all in one group: nothing to compare",
+                       **base)
+    obs, exp, var = _survdiff_sums(time, event, g.ravel(), s.ravel(), labels.size)
+    keep = np.flatnonzero(exp > 0)
+    if keep.size < 2 or event.sum() == 0:
+        return LogRank(np.nan, 0, np.nan, observed=tuple(obs), expected=tuple(exp),
+                       estimable=False, reason="no deaths at times when two groups were at risk",
+                       **base)
+    diff = (obs - exp)[keep][1:]
+    sub_var = var[np.ix_(keep, keep)][1:, 1:]
+    if np.linalg.matrix_rank(sub_var) < sub_var.shape[0]:
+        return LogRank(np.nan, 0, np.nan, observed=tuple(obs), expected=tuple(exp),
+                       estimable=False, reason="the log-rank variance is zero (every death "
+                       "time leaves no survivor at risk)", **base)
+    chisq = float(diff @ np.linalg.solve(sub_var, diff))
+    df = keep.size - 1
+    return LogRank(chisq, df, float(stats.chi2.sf(chisq, df)), observed=tuple(obs),
+                   expected=tuple(exp), estimable=True, **base)
+
+
+def _survdiff_sums(time, event, g, s, k):
+    obs = np.bincount(g, weights=event, minlength=k)
+    exp, var = np.zeros(k), np.zeros((k, k))
+    for stratum in np.unique(s):
+        at = s == stratum
+        t, d, gg = time[at], event[at], g[at]
+        uniq, inv = np.unique(t, return_inverse=True)
+        counts = np.zeros((uniq.size, k))
+        deaths = np.zeros((uniq.size, k))
+        np.add.at(counts, (inv, gg), 1.0)
+        np.add.at(deaths, (inv, gg), d)
+        n_k = np.cumsum(counts[::-1], axis=0)[::-1]
+        n, dt = n_k.sum(axis=1), deaths.sum(axis=1)
+        use = dt > 0
+        n_k, n, dt = n_k[use], n[use], dt[use]
+        exp += (n_k * (dt / n)[:, None]).sum(axis=0)
+        factor = np.where(n > 1, dt * (n - dt) / np.maximum(n - 1, 1), 0.0) / n
+        weighted = factor[:, None] * n_k
+        var += np.diag(weighted.sum(axis=0)) - weighted.T @ (n_k / n[:, None])
+    return obs, exp, var
+
+
+# ----------------------------------------------------------------------------- by group
+@dataclass(frozen=True)
+class GroupSurvival:
+    """KM per group (with medians and landmarks), the pooled curve and the log-rank test."""
+
+    description: str
+    group_col: str
+    curves: tuple
+    overall: KaplanMeier
+    log_rank: LogRank
+
+    def to_frame(self) -> pd.DataFrame:
+        """Medians and landmarks, one row per group (and 'all')."""
+        rows = []
+        for km in (*self.curves, self.overall):
+            m = km.median
+            row = {"comparison": self.description, "group": km.label, "n": km.n,
+                   "deaths": km.events, "median": m.estimate, "median_lower": m.lower,
+                   "median_upper": m.upper, "median_ci": f"Brookmeyer-Crowley {km.conf_type}",
+                   "median_se_spss": m.se_spss, "median_lower_spss": m.lower_spss,
+                   "median_upper_spss": m.upper_spss}
+            for lm in km.landmarks:
+                row.update({f"os_{lm.time:g}": lm.surv, f"os_{lm.time:g}_lower": lm.lower,
+                            f"os_{lm.time:g}_upper": lm.upper, f"at_risk_{lm.time:g}": lm.n_risk})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        return "\n".join([f"{self.description}:", *(km.summary() for km in self.curves),
+                          self.overall.summary(), self.log_rank.summary()])
+
+
+ARM_LABELS = {1: "local therapy", 0: "no local therapy"}
+
+
+def survival_by_group(cohort, *, group_col: str = "local_therapy", mask=None,
+                      description: str = "local therapy vs no local therapy",
+                      strata_col: str | None = None, landmarks=(12, 24, 36, 60),
+                      conf_type: str = "log-log", conf_level: float = 0.95) -> GroupSurvival:
+    """KM by group, medians, landmarks and log-rank, within ``mask`` (a subgroup) if given.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    group_col : str
+        Column defining the groups (default the treatment arms; 1 listed first).
+    mask : array_like of bool, optional
+        Patients of a subgroup.
+    strata_col : str, optional
+        Stratify the log-rank test on this column (R ``survdiff(... + strata())``).
+    landmarks : sequence of float
+        Months.
+    """
+    data = cohort.data if mask is None else cohort.data.loc[np.asarray(mask, dtype=bool)]
+    time, event = data["os_months"].to_numpy(float), data["death"].to_numpy(float)
+    kw = dict(conf_type=conf_type, conf_level=conf_level, landmarks=landmarks)
+    levels = sorted(data[group_col].dropna().unique(), reverse=True)
+    curves = tuple(kaplan_meier(time[(data[group_col] == lv).to_numpy()],
+                                event[(data[group_col] == lv).to_numpy()],
+                                label=_group_label(group_col, lv), **kw) for lv in levels)
+    if time.size == 0:
+        raise ValueError(f"{description}: the subgroup has no patients")
+    overall = kaplan_meier(time, event, label="all", **kw)
+    test = log_rank(time, event, data[group_col].to_numpy(),
+                    strata=None if strata_col is None else data[strata_col].to_numpy(),
+                    description=description, stratified_by=strata_col or "",
+                    group_names={lv: _group_label(group_col, lv) for lv in levels})
+    return GroupSurvival(description, group_col, curves, overall, test)
+
+
+def _group_label(col: str, level) -> str:
+    if col == "local_therapy" and level in ARM_LABELS:
+        return ARM_LABELS[level]
+    return f"{col} = {level}"
+
+
+# ----------------------------------------------------------------------------- bundle
+@dataclass(frozen=True)
+class CrudeResults:
+    """Everything of the crude (unadjusted) survival analysis of one Cohort.
+
+    Attributes
+    ----------
+    label : str
+        The cohort's provenance line (``cohort.label``), first line of every output.
+    arms : GroupSurvival
+        KM per arm (local therapy first), pooled curve, log-rank between arms.
+    stratified_log_rank : LogRank or None
+        Log-rank between arms stratified on ``strata_col``, when asked.
+    subgroups : tuple of GroupSurvival
+        The arm comparison within each level of ``subgroup_col``.
+    follow_up : FollowUp
+    cox : CoxTable
+        Univariable and multivariable Cox models (Table 3), with the PH tests.
+    """
+
+    label: str
+    source: str
+    reconstructed: bool
+    n: int
+    deaths: int
+    conf_type: str
+    conf_level: float
+    landmark_times: tuple
+    arms: GroupSurvival
+    stratified_log_rank: LogRank | None
+    subgroups: tuple
+    follow_up: FollowUp
+    cox: CoxTable
+
+    def to_frame(self) -> pd.DataFrame:
+        """Medians and landmark OS for every group of every comparison."""
+        return pd.concat([g.to_frame() for g in (self.arms, *self.subgroups)],
+                         ignore_index=True)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict (NaN -> None).
+
+        Keys: ``label``, ``source``, ``reconstructed``, ``n``, ``deaths``, ``settings``
+        (conf_type, conf_level, landmark_months, median_ci_method, spss_median_ci_method,
+        ties, select_p), ``follow_up``, ``arms`` and each of ``subgroups`` (description,
+        groups: [{label, n, deaths, median: {estimate, lower, upper, se_spss, lower_spss,
+        upper_spss, estimable, reason}, landmarks: [{time, surv, se, lower, upper, n_risk,
+        estimable, reason}]}], overall, log_rank: {chisq, df, p, groups, observed,
+        expected, estimable, reason}), ``stratified_log_rank``, ``cox`` (rows: one dict
+        per CoxTerm; selected; events_per_variable; ph_test and ph_test_local_therapy as
+        {terms, chisq, df, p, global_chisq, global_df, global_p}; notes).
+        """
+        return _jsonable({
+            "label": self.label, "source": self.source, "reconstructed": self.reconstructed,
+            "n": self.n, "deaths": self.deaths,
+            "settings": {"conf_type": self.conf_type, "conf_level": self.conf_level,
+                         "landmark_months": list(self.landmark_times),
+                         "median_ci_method": f"Brookmeyer-Crowley, {self.conf_type} scale "
+                                             "(R print.survfit)",
+                         "spss_median_ci_method": "median -/+ z * SE(S(median)) / f "
+                                                  "(Collett density estimate)",
+                         "ties": self.cox.ties, "select_p": self.cox.select_p},
+            "follow_up": vars(self.follow_up),
+            "arms": _group_dict(self.arms),
+            "stratified_log_rank": None if self.stratified_log_rank is None
+            else vars(self.stratified_log_rank),
+            "subgroups": [_group_dict(g) for g in self.subgroups],
+            "cox": {"rows": [vars(r) for r in self.cox.rows], "selected": self.cox.selected,
+                    "events_per_variable": self.cox.events_per_variable,
+                    "ph_test": _zph_dict(self.cox.ph_test),
+                    "ph_test_local_therapy": _zph_dict(self.cox.ph_test_local_therapy),
+                    "notes": self.cox.notes}})
+
+    def summary(self) -> str:
+        pct = f"{100 * self.conf_level:g}%"
+        parts = [self.label,
+                 f"Crude survival analysis: {self.n} patients, {self.deaths} deaths. KM with "
+                 f"Greenwood SE, {pct} CIs on the {self.conf_type} scale (R's survfit "
+                 "default is 'log'); median CI Brookmeyer-Crowley on the same scale, and "
+                 "SPSS-style plain median -/+ 1.96 SE as the paper prints.",
+                 self.follow_up.summary(), self.arms.summary()]
+        if self.stratified_log_rank is not None:
+            parts.append(self.stratified_log_rank.summary())
+        parts += [g.summary() for g in self.subgroups]
+        parts.append(self.cox.summary())
+        return "\n\n".join(parts)
+
+
+def _km_dict(km: KaplanMeier) -> dict:
+    return {"label": km.label, "n": km.n, "deaths": km.events,
+            "median": vars(km.median), "landmarks": [vars(lm) for lm in km.landmarks]}
+
+
+def _group_dict(g: GroupSurvival) -> dict:
+    return {"description": g.description, "groups": [_km_dict(k) for k in g.curves],
+            "overall": _km_dict(g.overall), "log_rank": vars(g.log_rank)}
+
+
+def _zph_dict(z) -> dict | None:
+    if z is None:
+        return None
+    return {"terms": z.names, "chisq": z.chisq, "df": z.df, "p": z.p,
+            "global_chisq": z.global_chisq, "global_df": z.global_df,
+            "global_p": z.global_p, "transform": z.transform}
+
+
+def _jsonable(obj):
+    """Plain Python types only; NaN and infinities become None."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def crude_analysis(cohort, landmarks=(12, 24, 36, 60), *, conf_type: str = "log-log",
+                   conf_level: float = 0.95, subgroup_col: str | None = "oligometastatic",
+                   strata_col: str | None = None, ties: str = "efron",
+                   select_p: float = 0.05, multivariable=None) -> CrudeResults:
+    """The crude survival analysis of a Cohort: the paper's Section 2.2-2.4 in R's terms.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    landmarks : sequence of float
+        Landmark times in months (default 1, 2, 3 and 5 years).
+    conf_type : {"log-log", "log", "plain"}
+        Scale of KM and median CIs (package default log-log; R's default is log).
+    conf_level : float
+    subgroup_col : str or None
+        Repeat the arm comparison within each level of this column (default the
+        oligometastatic subgroups of Section 2.3); skipped when the column is absent.
+    strata_col : str, optional
+        Also report the log-rank test between arms stratified on this column.
+    ties : {"efron", "breslow"}
+        Cox ties (SPSS, used by the paper, has Breslow).
+    select_p : float
+        Univariable P threshold for the multivariable Cox model.
+    multivariable : sequence of str, optional
+        Fixed multivariable model (``paper_key`` s), instead of the P rule.
+
+    Returns
+    -------
+    CrudeResults
+
+    Warns
+    -----
+    SmallSampleWarning, SeparationWarning, ConvergenceWarning
+        From the Cox models (see :func:`causal_hcc.cox.cox_table`).
+    """
+    kw = dict(landmarks=tuple(landmarks), conf_type=conf_type, conf_level=conf_level)
+    data = cohort.data
+    arms = survival_by_group(cohort, **kw)
+    stratified = None
+    if strata_col is not None:
+        stratified = log_rank(data["os_months"], data["death"], data["local_therapy"],
+                              strata=data[strata_col], stratified_by=strata_col,
+                              description="local therapy vs no local therapy",
+                              group_names=ARM_LABELS)
+    subgroups = ()
+    if subgroup_col is not None and subgroup_col in data:
+        subgroups = tuple(
+            survival_by_group(cohort, mask=(data[subgroup_col] == lv).to_numpy(),
+                              description=f"{subgroup_col} = {lv}: local therapy vs no "
+                                          "local therapy", **kw)
+            for lv in sorted(data[subgroup_col].dropna().unique(), reverse=True))
+    follow = median_follow_up(data["os_months"], data["death"], conf_type=conf_type)
+    table = cox_table(cohort, ties=ties, select_p=select_p, multivariable=multivariable,
+                      conf_level=conf_level)
+    return CrudeResults(cohort.label, cohort.source, cohort.reconstructed, cohort.n,
+                        cohort.events, conf_type, conf_level, tuple(landmarks), arms,
+                        stratified, subgroups, follow, table)
