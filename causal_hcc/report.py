@@ -85,3 +85,164 @@ def write_markdown(text: str, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _with_provenance(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Every CSV says where its numbers come from (first column)."""
+    return frame.assign(data_provenance=label)[["data_provenance", *frame.columns]]
+
+
+def write_claims_table(check, out_dir: str | Path) -> list[Path]:
+    """``paper_vs_reproduced.csv`` and ``.md`` from a ClaimCheck."""
+    out_dir = Path(out_dir)
+    table = check.to_frame()
+    table["reproduced"] = table["reproduced"].map(
+        lambda v: "; ".join(f"{x:.4g}" for x in v) if isinstance(v, list) else v)
+    csv = write_csv(_with_provenance(table, check.label), out_dir / "paper_vs_reproduced.csv")
+    shown = table[["description", "source", "printed", "reproduced_text", "tolerance",
+                   "status", "note"]].rename(columns={"printed": "published",
+                                                      "reproduced_text": "reproduced"})
+    counts = ", ".join(f"{v} {k}" for k, v in check.counts.items())
+    md = write_markdown(f"# Paper vs reproduced\n\n**{check.label}**\n\n"
+                        f"Claims of {check.manuscript}: {counts}.\n\n"
+                        + frame_to_markdown(shown), out_dir / "paper_vs_reproduced.md")
+    return [csv, md]
+
+
+def _save_figure(fig, stem: Path, formats) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150)
+        paths.append(path)
+    return paths
+
+
+def crude_figures(crude, cohort) -> dict:
+    """The paper's Figures 2A, 2B, 3A, 3B and 5, redrawn from the crude results."""
+    from causal_hcc import plots
+    figs = {
+        "figure2a_km_overall": plots.plot_km([crude.arms.overall], provenance=crude.label,
+                                             title="Figure 2A: overall survival, whole cohort"),
+        "figure2b_km_by_arm": plots.plot_km(crude.arms.curves, log_rank=crude.arms.log_rank,
+                                            provenance=crude.label,
+                                            title="Figure 2B: local therapy vs none"),
+    }
+    names = {1: ("figure3a_km_oligometastatic", "Figure 3A: oligometastatic patients"),
+             0: ("figure3b_km_non_oligometastatic", "Figure 3B: non-oligometastatic patients")}
+    for group in crude.subgroups:
+        level = 1 if group.description.startswith("oligometastatic = 1") else 0
+        stem, title = names[level]
+        figs[stem] = plots.plot_km(group.curves, log_rank=group.log_rank,
+                                   provenance=crude.label, title=title)
+    data = cohort.data
+    if {"ned_cumulative_months", "ned_achieved"} <= set(data):
+        ned = data[(data["local_therapy"] == 1) & (data["ned_achieved"] == 1)]
+        ned = ned.dropna(subset=["ned_cumulative_months"])
+        if len(ned) >= 3:
+            from scipy import stats
+            r, p = stats.pearsonr(ned["ned_cumulative_months"], ned["os_months"])
+            figs["figure5_ned_vs_os"] = plots.plot_scatter(
+                ned["ned_cumulative_months"], ned["os_months"], r=float(r), p_value=float(p),
+                xlabel="Cumulative NED duration (months)", ylabel="Overall survival (months)",
+                title="Figure 5: cumulative NED vs OS, treated patients with NED",
+                published="r = 0.851, P < 0.001 (n and method not stated)",
+                provenance=crude.label)
+    return figs
+
+
+def write_crude(crude, check, cohort, out_dir: str | Path, *, formats="png,svg",
+                warnings_seen=()) -> list[Path]:
+    """Write crude.json, the CSV tables, the side-by-side table and the figures."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = crude.to_dict()
+    payload["warnings"] = list(dict.fromkeys(warnings_seen))
+    payload["paper_vs_reproduced"] = check.to_frame().to_dict(orient="records")
+    written = [write_json(payload, out_dir / "crude.json")]
+    written.append(write_csv(_with_provenance(crude.to_frame(), crude.label),
+                             out_dir / "km_summary.csv"))
+    written.append(write_csv(_with_provenance(crude.cox.to_frame(), crude.label),
+                             out_dir / "cox_table3.csv"))
+    curves = [km.to_frame().assign(comparison=g.description)
+              for g in (crude.arms, *crude.subgroups) for km in (*g.curves, g.overall)]
+    written.append(write_csv(_with_provenance(pd.concat(curves, ignore_index=True),
+                                              crude.label), out_dir / "km_curves.csv"))
+    written += write_claims_table(check, out_dir)
+    formats = [f.strip() for f in str(formats).split(",") if f.strip()]
+    for stem, fig in crude_figures(crude, cohort).items():
+        written += _save_figure(fig, out_dir / stem, formats)
+    return written
+
+
+def propensity_frame(result) -> pd.DataFrame:
+    """``propensity.csv``: id, arm, PS, logit PS, every weight, matched-set id."""
+    p = result.propensity
+    m = result.matched.to_frame()
+    frame = pd.DataFrame({"patient_id": p.patient_id, "local_therapy": p.treated,
+                          "ps": p.ps, "logit_ps": p.logit_ps,
+                          "matched_set": m["subclass"], "weight_matching": m["weight"]})
+    for estimand, w in result.weights.items():
+        frame[f"weight_{estimand.lower()}{'_stabilised' if w.stabilized else ''}"] = w.weights
+    return frame
+
+
+def write_adjust(result, cohort, out_dir: str | Path, *, formats="png,svg",
+                 warnings_seen=()) -> list[Path]:
+    """effects.json, balance.csv, table_one.csv, propensity.csv, matched_pairs.csv,
+    adjusted_curves.csv and the figures (love plot, overlap, weights, forest, curves)."""
+    from causal_hcc import plots
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    label = result.label
+    payload = {"label": label, "settings": result.settings, "covariates": result.covariates,
+               "estimates": [e.to_dict() for e in result.estimates],
+               "max_abs_smd": result.max_abs_smd(), "notes": list(result.notes),
+               "warnings": list(dict.fromkeys(warnings_seen)),
+               "propensity": {"c_statistic": result.propensity.c_statistic,
+                              "events_per_variable": result.propensity.events_per_variable,
+                              "separation": result.propensity.separation,
+                              "coefficients": result.propensity.coefficients},
+               "matching": {"n_matched_treated": result.matched.n_matched_treated,
+                            "n_matched_control": result.matched.n_matched_control,
+                            "unmatched_treated": list(result.matched.unmatched_treated_ids),
+                            "estimand": result.matched.estimand,
+                            "caliper_sd": result.matched.caliper_sd,
+                            "caliper_logit": result.matched.caliper,
+                            "sd_denominator": result.matched.sd_denominator}}
+    # effects.json is the list of estimate records the CLI documents; the context
+    # (label, settings, balance) travels in effects_context.json beside it.
+    written = [write_json([dict(e.to_dict(), data_provenance=label)
+                           for e in result.estimates], out_dir / "effects.json"),
+               write_json(payload, out_dir / "effects_context.json")]
+    balance = pd.concat([t.to_frame().assign(method=name, smd_denominator_used=
+                                             t.denominator_description)
+                         for name, t in result.balance.items()], ignore_index=True)
+    written.append(write_csv(_with_provenance(balance, label), out_dir / "balance.csv"))
+    table_one = pd.concat([t.table_one().assign(method=name)
+                           for name, t in result.balance.items()], ignore_index=True)
+    written.append(write_csv(_with_provenance(table_one, label), out_dir / "table_one.csv"))
+    written.append(write_csv(_with_provenance(propensity_frame(result), label),
+                             out_dir / "propensity.csv"))
+    written.append(write_csv(_with_provenance(result.matched.pairs_frame(), label),
+                             out_dir / "matched_pairs.csv"))
+    curves = pd.concat([c.table.assign(method=c.method, estimand=c.estimand)
+                        for c in result.curves], ignore_index=True)
+    written.append(write_csv(_with_provenance(curves, label), out_dir / "adjusted_curves.csv"))
+    formats = [f.strip() for f in str(formats).split(",") if f.strip()]
+    figs = {
+        "love_plot": plots.plot_love(result.balance, provenance=label),
+        "ps_overlap": plots.plot_overlap(result.propensity, provenance=label),
+        "ps_overlap_matched": plots.plot_overlap(result.propensity, weights=result.matched,
+                                                 provenance=label,
+                                                 title="Propensity score overlap, matched"),
+        "weights": plots.plot_weights(result.weights, provenance=label),
+        "forest_plot": plots.plot_forest(result.estimates, provenance=label),
+    }
+    for c in result.curves:
+        figs[f"adjusted_km_{c.method}_{c.estimand.lower()}"] = plots.plot_km(
+            [c.treated, c.control], provenance=label,
+            title=f"Adjusted Kaplan-Meier ({c.method}, {c.estimand})")
+    for stem, fig in figs.items():
+        written += _save_figure(fig, out_dir / stem, formats)
+    return written

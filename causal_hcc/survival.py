@@ -210,7 +210,8 @@ def _median(time, surv, std_err, lower, upper, n_event, conf_type, conf_level):
 
 
 def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
-                 conf_level: float = 0.95, landmarks=(), label: str = "all") -> KaplanMeier:
+                 conf_level: float = 0.95, landmarks=(), label: str = "all",
+                 variance: str | None = None) -> KaplanMeier:
     """Kaplan-Meier estimate with Greenwood SE, pointwise CIs, median and landmarks.
 
     Parameters
@@ -220,10 +221,13 @@ def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
     event : array_like
         1 = death, 0 = censored.
     weights : array_like, optional
-        Case weights (> 0, e.g. IPTW or matching weights). Counts become weighted sums
-        and the SE the weighted Greenwood formula, as R ``survfit(weights = w, robust =
-        FALSE)``. R's default with non-integer weights is a robust (infinitesimal
-        jackknife) SE instead, not computed here: bootstrap weighted curves.
+        Case weights (> 0, e.g. IPTW or matching weights). Counts become weighted sums.
+    variance : {"greenwood", "robust"}, optional
+        SE of log S: the (weighted) Greenwood formula, as R ``survfit(robust = FALSE)``,
+        or the infinitesimal-jackknife (robust) SE, sqrt(sum_i w_i^2 U_i(t)^2) with U_i
+        the influence of patient i on log S(t). Default as R's survfit: robust when
+        some weight is not an integer, else Greenwood. (R then reports ``std.err`` on
+        the survival scale, S * SE(log S); ours is always SE(log S).)
     conf_type : {"log-log", "log", "plain"}
         Scale of the pointwise CI and of the median's CI. Default log-log (as lifelines);
         R's survfit defaults to "log", SPSS reports "plain".
@@ -262,9 +266,16 @@ def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
     n_total = np.bincount(inv, weights=w, minlength=uniq.size)
     n_risk = np.cumsum(n_total[::-1])[::-1]
     surv = np.cumprod(1 - n_event / n_risk)
+    if variance is None:
+        variance = "robust" if np.any(w != np.round(w)) else "greenwood"
+    if variance not in ("greenwood", "robust"):
+        raise ValueError(f"variance must be 'greenwood' or 'robust', not {variance!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         increments = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
-    std_err = np.sqrt(np.cumsum(increments))
+        if variance == "greenwood":
+            std_err = np.sqrt(np.cumsum(increments))
+        else:
+            std_err = _ij_std_err(inv, event, w, increments, n_risk, n_event)
     lower, upper = _confint(surv, std_err, conf_type, conf_level)
     median = _median(uniq, surv, std_err, lower, upper, n_event, conf_type, conf_level)
     counts = (lambda a: a) if weights is not None else (lambda a: np.rint(a).astype(int))
@@ -273,6 +284,25 @@ def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
                      int(event.sum()), median)
     lms = tuple(_landmark(km, float(t)) for t in landmarks)
     return KaplanMeier(**{**vars(km), "landmarks": lms})
+
+
+def _ij_std_err(inv, event, w, increments, n_risk, n_event) -> np.ndarray:
+    """Infinitesimal-jackknife SE of log S(t) at each distinct time, in O(n log n).
+
+    The influence of patient i (time index k_i) on log S at time index k is
+    A(k) for k < k_i, and A(k_i) - event_i / (n(k_i) - d(k_i)) for k >= k_i, with
+    A the cumulative sum of d / (n (n - d)). Summing w_i^2 U_i^2 splits into patients
+    still at risk after k and those whose influence is frozen. Agrees with R
+    ``survfit(weights = w, robust = TRUE)`` (std.err / surv).
+    """
+    size = n_risk.size
+    cum_a = np.cumsum(increments)
+    own_b = np.where(n_event > 0, 1.0 / (n_risk - n_event), 0.0)
+    w2_at = np.bincount(inv, weights=w ** 2, minlength=size)
+    frozen = np.bincount(inv, weights=w ** 2 * (cum_a[inv] - event * own_b[inv]) ** 2,
+                         minlength=size)
+    later = np.cumsum(w2_at[::-1])[::-1] - w2_at
+    return np.sqrt(cum_a ** 2 * later + np.cumsum(frozen))
 
 
 def _landmark(km: KaplanMeier, t: float) -> Landmark:

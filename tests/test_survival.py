@@ -54,7 +54,9 @@ def _data(dataset: str, group: str):
         keep = (d[col] == float(value)).to_numpy()
     out = {"time": d.time.to_numpy()[keep], "event": status.to_numpy()[keep]}
     if dataset.endswith("weighted"):
+        # The fixture is survfit(weights = w, robust = FALSE): Greenwood on weighted counts.
         out["weights"] = weights.to_numpy()[keep]
+        out["variance"] = "greenwood"
     return out
 
 
