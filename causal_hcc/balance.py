@@ -1,0 +1,400 @@
+"""Covariate balance before and after matching or weighting -> BalanceTable.
+
+For every propensity-score covariate and every other Table 1 variable in the cohort: the
+(weighted) mean or proportion per arm (each category level its own row), the standardised
+mean difference, the variance ratio and the (weighted) Kolmogorov-Smirnov statistic. The SMD
+denominator comes from the unadjusted sample and is the same before and after adjustment:
+the treated arm's SD for matching and ATT weights (MatchIt's ``summary()``), the pooled
+sqrt((s1^2 + s0^2) / 2) for ATE and overlap weights (cobalt's default). Binary variables use
+the variance p(1 - p), continuous ones the unbiased (weighted) variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, VARIABLE_BY_NAME, VARIABLES, Cohort
+from causal_hcc.errors import CohortError
+from causal_hcc.matching import MatchedSample
+from causal_hcc.weighting import Weights, effective_sample_size
+
+#: Baseline variables of the paper's Table 1 (balance is shown for all that are present).
+TABLE1_VARIABLES = tuple(v.name for v in VARIABLES
+                         if "Table 1" in v.paper and v.name != "local_therapy")
+THRESHOLD = 0.1
+DENOMINATORS = {
+    "treated": "SD of the treated arm in the unadjusted sample (MatchIt summary(); "
+               "matching and ATT)",
+    "pooled": "pooled SD sqrt((s1^2 + s0^2) / 2) of the unadjusted sample (cobalt default; "
+              "ATE and overlap weights)",
+}
+_TINY = np.sqrt(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class BalanceTable:
+    """Balance of each covariate (level) before and after adjustment.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        One row per variable (per level for categories): variable, level, kind,
+        ps_covariate, n_missing, mean/sd per arm before and after, smd_before, smd_after,
+        variance_ratio_before/after (continuous), ks_before/after, sd_denominator (the SD
+        dividing the difference), imbalanced_before/after (|SMD| > threshold).
+    adjustment : str
+        "unadjusted", or how the matched sample / weights were made.
+    smd_denominator : {"treated", "pooled"}
+    n_before, n_after, ess_after : dict
+        Patients per arm; weighted n (sum of weights) and effective sample size after.
+    """
+
+    label: str
+    adjustment: str
+    estimand: str | None
+    smd_denominator: str
+    threshold: float
+    rows: pd.DataFrame
+    n_before: dict
+    n_after: dict
+    ess_after: dict
+    adjusted: bool
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def denominator_description(self) -> str:
+        return DENOMINATORS[self.smd_denominator]
+
+    @property
+    def max_abs_smd(self) -> float:
+        """Largest |SMD| after adjustment (before, when unadjusted)."""
+        col = "smd_after" if self.adjusted else "smd_before"
+        return float(np.nanmax(np.abs(self.rows[col]))) if len(self.rows) else np.nan
+
+    @property
+    def max_abs_smd_before(self) -> float:
+        return float(np.nanmax(np.abs(self.rows["smd_before"]))) if len(self.rows) else np.nan
+
+    @property
+    def imbalanced(self) -> tuple[str, ...]:
+        """Variables (levels) with |SMD| above the threshold after adjustment."""
+        col = "imbalanced_after" if self.adjusted else "imbalanced_before"
+        hit = self.rows[self.rows[col]]
+        return tuple(_row_name(r.variable, r.level) for r in hit.itertuples())
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.rows.copy()
+
+    def summary(self) -> str:
+        lines = [self.label, f"Covariate balance: {self.adjustment}"
+                 + (f" (estimand {self.estimand})" if self.estimand else "") + ".",
+                 f"SMD denominator: {self.denominator_description}; binary variables "
+                 "p(1 - p), continuous the unbiased variance. Threshold |SMD| > "
+                 f"{self.threshold:g}.",
+                 f"n before: {self.n_before['treated']} treated, {self.n_before['control']} "
+                 "control."]
+        if self.adjusted:
+            lines.append(f"Weighted n after: {self.n_after['treated']:.1f} treated, "
+                         f"{self.n_after['control']:.1f} control (ESS "
+                         f"{self.ess_after['treated']:.1f} / {self.ess_after['control']:.1f}).")
+        lines.append(f"Max |SMD|: {self.max_abs_smd_before:.3f} before"
+                     + (f", {self.max_abs_smd:.3f} after" if self.adjusted else "") + ".")
+        lines.append(f"{'variable':<40} {'SMD before':>10} {'SMD after':>10} {'VR after':>9} "
+                     f"{'KS after':>9}")
+        for r in self.rows.itertuples():
+            flag = " *" if (r.imbalanced_after if self.adjusted else r.imbalanced_before) else ""
+            lines.append(f"{_row_name(r.variable, r.level):<40} {r.smd_before:>10.3f} "
+                         f"{r.smd_after:>10.3f} {r.variance_ratio_after:>9.3f} "
+                         f"{r.ks_after:>9.3f}{flag}")
+        if self.imbalanced:
+            lines.append(f"* |SMD| > {self.threshold:g}: {', '.join(self.imbalanced)}.")
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def table_one(self) -> pd.DataFrame:
+        """Journal Table 1: mean ± SD or n (%) per arm, before and after, with SMDs."""
+        out = [{"variable": "n", "level": "", "statistic": "n",
+                "treated_before": str(self.n_before["treated"]),
+                "control_before": str(self.n_before["control"]), "smd_before": "",
+                "treated_after": _count(self.n_after["treated"]) if self.adjusted else "",
+                "control_after": _count(self.n_after["control"]) if self.adjusted else "",
+                "smd_after": ""}]
+        for r in self.rows.itertuples():
+            entry = {"variable": r.variable, "level": r.level,
+                     "statistic": {"continuous": "mean ± SD", "binary": "n (%) with value 1"}
+                     .get(r.kind, "n (%)")}
+            for when in ("before", "after"):
+                for arm in ("treated", "control"):
+                    mean = getattr(r, f"mean_{arm}_{when}")
+                    if when == "after" and not self.adjusted:
+                        entry[f"{arm}_{when}"] = ""
+                    elif r.kind == "continuous":
+                        sd = getattr(r, f"sd_{arm}_{when}")
+                        entry[f"{arm}_{when}"] = f"{mean:.2f} ± {sd:.2f}"
+                    else:
+                        entry[f"{arm}_{when}"] = (f"{_count(getattr(r, f'n_{arm}_{when}'))} "
+                                                  f"({100 * mean:.1f}%)")
+                smd = getattr(r, f"smd_{when}")
+                entry[f"smd_{when}"] = "" if np.isnan(smd) else f"{smd:.3f}"
+            out.append(entry)
+        return pd.DataFrame(out)
+
+
+def _row_name(variable, level) -> str:
+    return f"{variable} = {level}" if level != "" else variable
+
+
+def _count(x: float) -> str:
+    return f"{int(round(x))}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}"
+
+
+# ---------------------------------------------------------------- statistics
+def weighted_mean(x, w) -> float:
+    return float(np.sum(w * x) / np.sum(w))
+
+
+def weighted_variance(x, w) -> float:
+    """Unbiased weighted variance sum w (x - m)^2 / (sum w - sum w^2 / sum w) (cobalt)."""
+    w = np.asarray(w, dtype=float)
+    sw = w.sum()
+    denom = sw - np.sum(w ** 2) / sw
+    return float(np.sum(w * (x - weighted_mean(x, w)) ** 2) / denom) if denom > 0 else np.nan
+
+
+def weighted_ks(x, treated, w) -> float:
+    """Largest gap between the arms' weighted empirical CDFs (MatchIt's eCDF Max)."""
+    order = np.argsort(x, kind="stable")
+    xs, ts, ws = x[order], treated[order], w[order]
+    step = np.where(ts == 1, ws / ws[ts == 1].sum(), -ws / ws[ts == 0].sum())
+    gap = np.cumsum(step)[np.r_[xs[1:] != xs[:-1], True]]
+    return float(np.max(np.abs(gap)))
+
+
+def _variable_rows(frame, name, levels) -> list[tuple[str, str, np.ndarray]]:
+    """(level, kind, values as float with NaN for missing) per row of the table."""
+    col = frame[name]
+    var = VARIABLE_BY_NAME.get(name)
+    kind = var.kind if var is not None else None
+    if levels and name in levels:
+        kind, lv = "category", tuple(levels[name])
+    elif kind == "category":
+        lv = var.levels
+    elif kind not in ("binary", "continuous"):
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            kind, lv = "category", tuple(sorted(col.dropna().astype(str).unique()))
+        else:
+            kind = "binary" if set(col.dropna().unique()) <= {0, 1} else "continuous"
+    if kind == "category":
+        missing = col.isna().to_numpy()
+        text = col.astype(str)
+        return [(str(v), "category", np.where(missing, np.nan, (text == str(v)).to_numpy(float)))
+                for v in lv]
+    return [("", kind, col.to_numpy(float))]
+
+
+def _one_row(x, treated, w, binary, denominator):
+    ok = ~np.isnan(x)
+    x, t, w = x[ok], treated[ok], w[ok]
+    out = {}
+    var_before = {}
+    for arm, a in (("treated", 1), ("control", 0)):
+        xa = x[t == a]
+        m = xa.mean()
+        var_before[arm] = m * (1 - m) if binary else np.var(xa, ddof=1)
+        out[f"mean_{arm}_before"] = m
+        out[f"sd_{arm}_before"] = np.sqrt(var_before[arm])
+        out[f"n_{arm}_before"] = xa.sum()
+        sel = (t == a) & (w > 0)
+        mw = weighted_mean(x[sel], w[sel])
+        out[f"mean_{arm}_after"] = mw
+        out[f"sd_{arm}_after"] = np.sqrt(mw * (1 - mw) if binary
+                                         else weighted_variance(x[sel], w[sel]))
+        out[f"n_{arm}_after"] = float(np.sum(w[sel] * x[sel]))
+    pooled = np.sqrt((var_before["treated"] + var_before["control"]) / 2)
+    sd = np.sqrt(var_before["treated"]) if denominator == "treated" else pooled
+    if sd < _TINY:   # e.g. a level absent from the treated arm: fall back, as MatchIt does
+        sd = pooled if pooled >= _TINY else np.nan
+    out["sd_denominator"] = sd
+    for when in ("before", "after"):
+        out[f"smd_{when}"] = (out[f"mean_treated_{when}"] - out[f"mean_control_{when}"]) / sd
+    if binary:
+        out["variance_ratio_before"] = out["variance_ratio_after"] = np.nan
+        out["ks_before"] = abs(out["mean_treated_before"] - out["mean_control_before"])
+        out["ks_after"] = abs(out["mean_treated_after"] - out["mean_control_after"])
+    else:
+        out["variance_ratio_before"] = var_before["treated"] / var_before["control"]
+        out["variance_ratio_after"] = (out["sd_treated_after"] / out["sd_control_after"]) ** 2
+        out["ks_before"] = weighted_ks(x, t, np.ones_like(x))
+        out["ks_after"] = weighted_ks(x[w > 0], t[w > 0], w[w > 0])
+    out["n_missing"] = int((~ok).sum())
+    return out
+
+
+_COLUMNS = ["variable", "level", "kind", "ps_covariate", "n_missing",
+            "mean_treated_before", "mean_control_before", "sd_treated_before",
+            "sd_control_before", "n_treated_before", "n_control_before", "smd_before",
+            "variance_ratio_before", "ks_before", "mean_treated_after", "mean_control_after",
+            "sd_treated_after", "sd_control_after", "n_treated_after", "n_control_after",
+            "smd_after", "variance_ratio_after", "ks_after", "sd_denominator",
+            "imbalanced_before", "imbalanced_after"]
+
+
+def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
+                  smd_denominator: str = "pooled", ps_covariates=(), threshold: float = THRESHOLD,
+                  levels: dict | None = None, adjustment: str | None = None,
+                  estimand: str | None = None, label: str = "") -> BalanceTable:
+    """Balance table for any data frame and weights (the core of :func:`balance_table`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not modified.
+    treated : array (n,) of 0/1
+    covariates : sequence of str
+        Columns; data-dictionary variables use their kind, others are categorical when not
+        numeric, binary when 0/1, else continuous.
+    weights : array (n,), optional
+        Matching or propensity weights (0 = not in the adjusted sample); None: unadjusted.
+    smd_denominator : {"pooled", "treated"}
+    ps_covariates : sequence of str
+        Marked as such in the table.
+    threshold : float
+        |SMD| above it is flagged (0.1).
+    levels : dict, optional
+        Level order of categorical covariates not in the data dictionary.
+    adjustment, estimand, label : audit trail.
+
+    Returns
+    -------
+    BalanceTable
+
+    Notes
+    -----
+    Agrees with MatchIt ``summary(m, un = TRUE)`` (means, SMD, variance ratio, eCDF max)
+    for matched samples, and with the hand formula plus ``survey::svymean`` for weights
+    (tests/reference/matching.R).
+
+    References
+    ----------
+    Austin PC (2011). Multivariate Behav Res 46:399-424.
+    Austin PC, Stuart EA (2015). Stat Med 34:3661-3679.
+    """
+    if smd_denominator not in DENOMINATORS:
+        raise ValueError(f"smd_denominator must be one of {sorted(DENOMINATORS)}, not "
+                         f"{smd_denominator!r}")
+    absent = [c for c in covariates if c not in frame]
+    if absent:
+        raise CohortError([f"Column '{c}': not found; cannot show its balance."
+                           for c in absent], header="Cannot build the balance table:")
+    treated = np.asarray(treated).astype(int)
+    adjusted = weights is not None
+    w = np.ones(len(treated)) if weights is None else np.asarray(weights, dtype=float)
+    rows = []
+    notes = []
+    for name in dict.fromkeys(covariates):
+        for level, kind, x in _variable_rows(frame, name, levels):
+            stats = _one_row(x, treated, w, kind != "continuous", smd_denominator)
+            rows.append({"variable": name, "level": level, "kind": kind,
+                         "ps_covariate": name in ps_covariates, **stats})
+            if stats["n_missing"] and not any(n.startswith(f"'{name}'") for n in notes):
+                notes.append(f"'{name}': {stats['n_missing']} missing values left out of "
+                             "its rows.")
+    table = pd.DataFrame(rows)
+    if table.empty:
+        table = pd.DataFrame(columns=_COLUMNS)
+    for when in ("before", "after"):
+        table[f"imbalanced_{when}"] = np.abs(table[f"smd_{when}"].astype(float)) > threshold
+    if not adjusted:
+        after = [c for c in table.columns if c.endswith("_after") and c != "imbalanced_after"]
+        table[after] = np.nan
+        table["imbalanced_after"] = False
+    sums = {a: float(w[treated == v].sum()) for a, v in (("treated", 1), ("control", 0))}
+    ess = {a: effective_sample_size(w[treated == v]) for a, v in (("treated", 1),
+                                                                  ("control", 0))}
+    return BalanceTable(label=label, adjustment=adjustment or "unadjusted",
+                        estimand=estimand, smd_denominator=smd_denominator,
+                        threshold=threshold, rows=table[_COLUMNS].reset_index(drop=True),
+                        n_before={"treated": int((treated == 1).sum()),
+                                  "control": int((treated == 0).sum())},
+                        n_after=sums if adjusted else {}, ess_after=ess if adjusted else {},
+                        adjusted=adjusted, notes=tuple(notes))
+
+
+def _describe(adjustment) -> tuple[str, str | None, str, np.ndarray | None]:
+    """(description, estimand, default SMD denominator, weights) of an adjustment."""
+    if adjustment is None:
+        return "unadjusted", None, "pooled", None
+    if isinstance(adjustment, MatchedSample):
+        cal = ("no caliper" if adjustment.caliper is None else
+               f"caliper {adjustment.caliper_sd:g} SD of the logit PS")
+        return (f"matching ({adjustment.method} 1:{adjustment.ratio}, "
+                f"{'with' if adjustment.replace else 'without'} replacement, {cal}; "
+                "MatchIt weights)", adjustment.estimand, "treated",
+                np.asarray(adjustment.weights))
+    if isinstance(adjustment, Weights):
+        extra = [x for x, on in (("stabilised", adjustment.stabilized),
+                                 (f"trimmed to PS {adjustment.trim}", adjustment.trim),
+                                 (f"truncated at percentiles {adjustment.truncate}",
+                                  adjustment.truncate)) if on]
+        return (f"weighting ({adjustment.estimand}" + "".join(f", {e}" for e in extra) + ")",
+                adjustment.estimand, "treated" if adjustment.estimand == "ATT" else "pooled",
+                np.asarray(adjustment.weights))
+    raise TypeError("adjustment must be a MatchedSample, a Weights object or None, not "
+                    f"{type(adjustment).__name__}")
+
+
+def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = None, *,
+                  covariates=None, ps_covariates=None, smd_denominator: str | None = None,
+                  threshold: float = THRESHOLD) -> BalanceTable:
+    """Balance of the PS covariates and all other Table 1 variables, before and after.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    adjustment : MatchedSample, Weights or None
+        Matching (its MatchIt weights) or weighting; None for the unadjusted table only.
+    covariates : sequence of str, optional
+        Default: the PS covariates, then every Table 1 variable present in the cohort.
+    ps_covariates : sequence of str, optional
+        Default: those of the adjustment, else ``DEFAULT_CONFOUNDERS``.
+    smd_denominator : {"treated", "pooled"}, optional
+        Default: "treated" for matching and ATT weights, "pooled" otherwise.
+    threshold : float
+        |SMD| above it is flagged (0.1).
+
+    Returns
+    -------
+    BalanceTable
+
+    Notes
+    -----
+    For a matched sample this reproduces MatchIt ``summary(m, un = TRUE)``; for weights,
+    cobalt-style SMDs (checked against the formula in R and ``survey::svymean``).
+
+    References
+    ----------
+    Austin PC (2011). Multivariate Behav Res 46:399-424.
+    Austin PC, Stuart EA (2015). Stat Med 34:3661-3679.
+    """
+    description, estimand, default_denominator, weights = _describe(adjustment)
+    if adjustment is not None:
+        ids = cohort.data["patient_id"].astype(str).to_numpy(object)
+        if len(ids) != len(adjustment.patient_id) or np.any(ids != adjustment.patient_id):
+            raise CohortError(["The matched sample / weights belong to other patients (or "
+                               "another row order) than this cohort."],
+                              header="Cannot build the balance table:")
+    if ps_covariates is None:
+        ps_covariates = (adjustment.covariates if adjustment is not None
+                         and adjustment.covariates else DEFAULT_CONFOUNDERS)
+    if covariates is None:
+        covariates = tuple(ps_covariates) + tuple(v for v in TABLE1_VARIABLES
+                                                  if v in cohort.data
+                                                  and v not in ps_covariates)
+    return balance_frame(cohort.data, cohort.data["local_therapy"].to_numpy(int),
+                         tuple(covariates), weights=weights,
+                         smd_denominator=smd_denominator or default_denominator,
+                         ps_covariates=tuple(ps_covariates), threshold=threshold,
+                         adjustment=description, estimand=estimand, label=cohort.label)

@@ -1,0 +1,179 @@
+"""causal_hcc.weighting against the formulas evaluated in R (tests/reference/matching.R)."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from causal_hcc.data import validate_frame
+from causal_hcc.errors import CohortError, NotEstimableError, OverlapWarning
+from causal_hcc.propensity import fit_propensity
+from causal_hcc.weighting import compute_weights, effective_sample_size, weights_from_ps
+
+REF = Path(__file__).parent / "reference"
+WEIGHTS = pd.read_csv(REF / "matching_weights.csv")
+BALANCE = pd.read_csv(REF / "matching_balance.csv")
+
+SCHEMES = {
+    "ate": {"estimand": "ATE"},
+    "ate_stabilized": {"estimand": "ATE", "stabilized": True},
+    "att": {"estimand": "ATT"},
+    "att_stabilized": {"estimand": "ATT", "stabilized": True},
+    "ato": {"estimand": "ATO"},
+    "ate_truncated_1_99": {"estimand": "ATE", "truncate": (1, 99)},
+    "ate_trimmed_01_09": {"estimand": "ATE", "trim": (0.1, 0.9)},
+    "ate_stabilized_trimmed_01_09": {"estimand": "ATE", "stabilized": True,
+                                     "trim": (0.1, 0.9)},
+}
+
+
+def _lalonde(**options):
+    # lalonde's ATE weights reach 40 and the treated ESS is 32% of n: the warning is
+    # expected for the unbounded schemes; thresholds are raised here to test the values.
+    return weights_from_ps(WEIGHTS.ps, WEIGHTS.treat, patient_id=WEIGHTS.id,
+                           warn_weight_above=np.inf, warn_ess_below=0, **options)
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_weights_equal_r_formula(scheme):
+    w = _lalonde(**SCHEMES[scheme])
+    # Same formula, same PS: agreement to rounding (rtol 1e-12).
+    np.testing.assert_allclose(w.weights, WEIGHTS[scheme], rtol=1e-12, atol=0)
+    if "trim" in SCHEMES[scheme]:
+        trimmed = WEIGHTS.id[WEIGHTS[scheme] == 0]
+        assert set(w.trimmed_ids) == set(trimmed)
+        assert "trimmed" in w.summary()
+
+
+@pytest.mark.parametrize("scheme", ["ate", "ate_stabilized", "att", "att_stabilized", "ato",
+                                    "ate_trimmed_01_09"])
+def test_ess_equals_r(scheme):
+    w = _lalonde(**SCHEMES[scheme])
+    ref = BALANCE[BALANCE.scheme == scheme].iloc[0]
+    assert w.ess["treated"] == pytest.approx(ref.ess_treated, rel=1e-12)
+    assert w.ess["control"] == pytest.approx(ref.ess_control, rel=1e-12)
+
+
+def test_hand_case_weights_3_and_4_thirds():
+    # Ten rows. Treated with PS 1/3 -> ATE weight 3, with PS 3/4 -> 4/3;
+    # controls with PS 1/3 -> 3/2, with PS 3/4 -> 4.
+    ps = np.array([1 / 3, 1 / 3, 3 / 4, 3 / 4, 3 / 4, 1 / 3, 1 / 3, 1 / 3, 3 / 4, 3 / 4])
+    treated = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    ate = weights_from_ps(ps, treated, estimand="ATE")
+    np.testing.assert_allclose(ate.weights, [3, 3, 4 / 3, 4 / 3, 4 / 3, 1.5, 1.5, 1.5, 4, 4])
+    # ESS treated: (6 + 4)^2 / (18 + 3 * 16/9) = 100 / (70/3) = 30/7.
+    assert ate.ess["treated"] == pytest.approx(30 / 7)
+    att = weights_from_ps(ps, treated, estimand="ATT")
+    np.testing.assert_allclose(att.weights, [1] * 5 + [0.5] * 3 + [3, 3])
+    ato = weights_from_ps(ps, treated, estimand="ATO")
+    np.testing.assert_allclose(ato.weights, [2 / 3] * 2 + [1 / 4] * 3 + [1 / 3] * 3 + [3 / 4] * 2)
+    stab = weights_from_ps(ps, treated, estimand="ATE", stabilized=True)   # p = 1/2
+    np.testing.assert_allclose(stab.weights, ate.weights / 2)
+    att_stab = weights_from_ps(ps, treated, estimand="ATT", stabilized=True)
+    np.testing.assert_allclose(att_stab.weights, att.weights)   # (1 - p)/p = 1
+
+
+def test_extreme_weights_warn_naming_patients():
+    ps = np.array([0.05, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    with pytest.warns(OverlapWarning, match=r"weights above 10: patients A \(20.0\)"):
+        w = weights_from_ps(ps, [1, 1, 1, 1, 0, 0, 0, 0], patient_id=list("ABCDEFGH"))
+    assert w.flagged_ids == ("A",)
+    assert "Extreme propensity-score weights" in w.summary()
+
+
+def test_low_ess_warns_naming_the_arm():
+    ps = np.r_[0.12, [0.9] * 9, [0.5] * 10]
+    with pytest.warns(OverlapWarning, match="effective sample size of the treated arm"):
+        weights_from_ps(ps, np.r_[[1] * 10, [0] * 10], warn_weight_above=100)
+
+
+def test_truncation_lists_patients_and_trimming_changes_estimand():
+    w = _lalonde(estimand="ATE", truncate=(1, 99))
+    changed = WEIGHTS.id[~np.isclose(WEIGHTS.ate, WEIGHTS.ate_truncated_1_99, rtol=0,
+                                     atol=0)]
+    assert set(w.truncated_ids) == set(changed)
+    t = _lalonde(estimand="ATE", trim=(0.1, 0.9))
+    assert "the estimand becomes the ATE in the trimmed population" in t.summary()
+    assert t.to_frame().trimmed.sum() == len(t.trimmed_ids)
+
+
+def test_distribution_summary_per_arm():
+    w = _lalonde(estimand="ATE")
+    d = w.distribution.set_index("arm")
+    treated = WEIGHTS.ate[WEIGHTS.treat == 1]
+    assert d.loc["treated", "max"] == pytest.approx(treated.max())
+    assert d.loc["treated", "p50"] == pytest.approx(treated.median())
+    # Percentiles: numpy 'linear' = R quantile type 7.
+    assert d.loc["treated", "p95"] == pytest.approx(np.percentile(treated, 95))
+    assert d.loc["control", "sum"] == pytest.approx(WEIGHTS.ate[WEIGHTS.treat == 0].sum())
+
+
+def test_option_errors_are_named():
+    with pytest.raises(ValueError, match="ATO"):
+        weights_from_ps([0.4, 0.6], [1, 0], estimand="ATO", stabilized=True)
+    with pytest.raises(ValueError, match="estimand"):
+        weights_from_ps([0.4, 0.6], [1, 0], estimand="ATC")
+    with pytest.raises(ValueError, match="trim"):
+        weights_from_ps([0.4, 0.6], [1, 0], trim=(0.9, 0.1))
+    with pytest.raises(NotEstimableError, match="'b'"):
+        weights_from_ps([0.4, 1.0], [1, 0], patient_id=["a", "b"])
+    with pytest.raises(NotEstimableError, match="No treated patient left"):
+        weights_from_ps([0.95, 0.5], [1, 0], trim=(0.1, 0.9))
+
+
+def test_effective_sample_size():
+    assert effective_sample_size([1, 1, 1, 1]) == 4
+    assert effective_sample_size([3, 1]) == pytest.approx(16 / 10)
+
+
+def _cohort():
+    rng = np.random.default_rng(2)
+    n = 80
+    treated = np.r_[np.ones(40), np.zeros(40)].astype(int)
+    frame = pd.DataFrame({
+        "patient_id": [f"W{i:02d}" for i in range(n)], "local_therapy": treated,
+        "os_months": np.round(rng.exponential(20, n) + 0.5, 1),
+        "death": np.r_[1, 0].repeat(40), "ecog": rng.integers(0, 2, n),
+        "intrahepatic_ccr": rng.integers(0, 2, n), "vascular_invasion": rng.integers(0, 2, n)})
+    frame.loc[[0, 79], "death"] = 1
+    return validate_frame(frame, source="synthetic test cohort")
+
+
+def test_compute_weights_for_a_cohort():
+    cohort = _cohort()
+    fit = fit_propensity(cohort)
+    w = compute_weights(cohort, fit, estimand="ATO")
+    assert w.summary().startswith(cohort.label)
+    assert w.covariates == fit.covariates
+    np.testing.assert_allclose(w.weights, np.where(fit.treated == 1, 1 - fit.ps, fit.ps))
+    assert list(w.to_frame().columns) == ["patient_id", "treated", "ps", "weight", "trimmed",
+                                         "truncated"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        w.estimand = "ATE"
+    other = cohort.subset(np.arange(cohort.n) > 0, "without the first patient")
+    with pytest.raises(CohortError, match="other patients"):
+        compute_weights(other, fit)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ps=st.lists(st.floats(0.01, 0.99), min_size=4, max_size=60),
+       estimand=st.sampled_from(["ATE", "ATT", "ATO"]), stabilized=st.booleans(),
+       truncate=st.sampled_from([None, (1, 99), (5, 95)]))
+def test_weights_positive_and_finite(ps, estimand, stabilized, truncate):
+    ps = np.array(ps)
+    treated = (np.arange(len(ps)) % 2).astype(int)
+    if estimand == "ATO":
+        stabilized = False
+    w = weights_from_ps(ps, treated, estimand=estimand, stabilized=stabilized,
+                        truncate=truncate, warn_weight_above=np.inf, warn_ess_below=0)
+    assert np.all(np.isfinite(w.weights)) and np.all(w.weights > 0)
+    again = weights_from_ps(ps, treated, estimand=estimand, stabilized=stabilized,
+                            truncate=truncate, warn_weight_above=np.inf, warn_ess_below=0)
+    assert np.array_equal(w.weights, again.weights)
+    for arm in ("treated", "control"):
+        n_arm = int(np.sum(treated == (arm == "treated")))
+        assert 0 < w.ess[arm] <= n_arm + 1e-9
