@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
+from causal_hcc._numeric import z_value
 from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
                                SmallSampleWarning)
 
@@ -546,18 +547,18 @@ def _result(beta, var, var_model, var_type, names, conf_level, loglik, loglik_nu
             iterations, converged, infinite, n_clusters, weighted) -> CoxFit:
     se = np.sqrt(np.diag(var))
     z = beta / se
-    crit = stats.norm.ppf(0.5 + conf_level / 2)
+    crit = z_value(conf_level)
     lr = 2 * (loglik - loglik_null)
     with np.errstate(over="ignore"):     # infinite limits of an infinite coefficient
         arrays = [beta, se, np.sqrt(np.diag(var_model)), var, var_model, np.exp(beta),
                   np.exp(beta - crit * se), np.exp(beta + crit * se), z,
-                  2 * stats.norm.sf(np.abs(z))]
+                  2 * special.ndtr(-np.abs(z))]
     for a in arrays:
         a.setflags(write=False)
     (coef, se, se_model, var, var_model, hr, lo, hi, z, p) = arrays
     return CoxFit(tuple(names), coef, se, se_model, var, var_model, var_type,
                   var_type != "model", hr, lo, hi, z, p, conf_level, loglik, loglik_null,
-                  lr, len(names), float(stats.chi2.sf(lr, len(names))), int(rs.time.size),
+                  lr, len(names), float(special.chdtrc(len(names), lr)), int(rs.time.size),
                   int(rs.event.sum()), weighted, int(rs.stratum.max() + 1), n_clusters,
                   rs.ties, iterations, converged, infinite, rs)
 

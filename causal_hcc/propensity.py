@@ -18,6 +18,7 @@ from scipy import linalg, optimize, stats
 from scipy.interpolate import BSpline
 from scipy.special import expit, xlogy
 
+from causal_hcc._numeric import z_value
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, VARIABLE_BY_NAME, Cohort
 from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
                                OverlapWarning, SeparationWarning, SmallSampleWarning)
@@ -303,7 +304,7 @@ def _check_rank(X: np.ndarray, terms) -> None:
 
 
 def fit_logistic(X, y, *, method: str = "glm", tol: float = 1e-10,
-                 max_iter: int = 50) -> LogisticFit:
+                 max_iter: int = 50, covariance: bool = True) -> LogisticFit:
     """Logistic regression of binary ``y`` on design ``X`` (intercept column included).
 
     Parameters
@@ -315,6 +316,9 @@ def fit_logistic(X, y, *, method: str = "glm", tol: float = 1e-10,
         stopping when |dev - dev_old| / (|dev| + 0.1) < ``tol`` (R glm uses 1e-8; ours is
         tighter). ``firth``: Newton iterations on Firth's modified score
         X'(y - p + h(1/2 - p)) with step-halving on the penalised log-likelihood.
+    covariance : bool
+        Compute the covariance (glm only); bootstrap loops that need only the fitted
+        values skip it (the covariance is then NaN).
 
     Returns
     -------
@@ -324,13 +328,13 @@ def fit_logistic(X, y, *, method: str = "glm", tol: float = 1e-10,
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if method == "glm":
-        return _fit_irls(X, y, tol, max_iter)
+        return _fit_irls(X, y, tol, max_iter, covariance)
     if method == "firth":
         return _fit_firth(X, y, tol, max(max_iter, 100))
     raise ValueError(f"method must be 'glm' or 'firth', not {method!r}")
 
 
-def _fit_irls(X, y, tol, max_iter) -> LogisticFit:
+def _fit_irls(X, y, tol, max_iter, covariance: bool = True) -> LogisticFit:
     mu = (y + 0.5) / 2
     eta = np.log(mu / (1 - mu))
     dev_old = _deviance(y, mu)
@@ -351,8 +355,8 @@ def _fit_irls(X, y, tol, max_iter) -> LogisticFit:
             converged = True
             break
         dev_old = dev
-    return LogisticFit(beta, _inverse_information(X, mu), eta, converged, it,
-                       _deviance(y, mu), "glm")
+    cov = _inverse_information(X, mu) if covariance else np.full((X.shape[1],) * 2, np.nan)
+    return LogisticFit(beta, cov, eta, converged, it, _deviance(y, mu), "glm")
 
 
 def _inverse_information(X, mu) -> np.ndarray:
@@ -644,7 +648,7 @@ def fit_propensity_frame(frame: pd.DataFrame, treatment_col: str, covariates, *,
 def _coefficient_table(design: Design, fit: LogisticFit, level: float) -> pd.DataFrame:
     se = np.sqrt(np.diag(fit.covariance))
     z = fit.coef / se
-    crit = stats.norm.ppf(0.5 + level / 2)
+    crit = z_value(level)
     return pd.DataFrame({"term": design.terms, "covariate": design.term_covariate,
                          "estimate": fit.coef, "std_error": se, "z_value": z,
                          "p_value": 2 * stats.norm.sf(np.abs(z)),

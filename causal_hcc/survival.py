@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causal_hcc._numeric import z_value
 from causal_hcc.cox import CoxTable, cox_table, timefix
 
 CONF_TYPES = ("log-log", "log", "plain")
@@ -151,7 +152,7 @@ def _pct(x: float) -> str:
 
 def _confint(surv, std_err, conf_type: str, conf_level: float):
     """Pointwise CI of S, R's ``survfit_confint`` (``logse = TRUE``)."""
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
             half = z * std_err * surv
@@ -205,8 +206,30 @@ def _median(time, surv, std_err, lower, upper, n_event, conf_type, conf_level):
                               f"survival did not fall to 50% (median not reached; last "
                               f"follow-up {last} months)")
     se = _spss_median_se(time, surv, std_err, n_event, est)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     return MedianSurvival(est, lo, hi, conf_type, se, est - z * se, est + z * se, True)
+
+
+def _product_limit(time, event, w):
+    """Distinct times, row -> time index, weighted deaths, totals, at risk, and S(t)."""
+    uniq, inv = np.unique(time, return_inverse=True)
+    n_event = np.bincount(inv, weights=event * w, minlength=uniq.size)
+    n_total = np.bincount(inv, weights=w, minlength=uniq.size)
+    n_risk = np.cumsum(n_total[::-1])[::-1]
+    return uniq, inv, n_event, n_total, n_risk, np.cumprod(1 - n_event / n_risk)
+
+
+def survival_curve(time, event, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """The (weighted) Kaplan-Meier step function only: distinct times and S(t).
+
+    The point estimate of :func:`kaplan_meier` without variance, CIs or median, for
+    loops (bootstrap) that need only the curve. Times are not passed through
+    ``timefix``; pass times already rounded as the data are.
+    """
+    time = np.asarray(time, dtype=float)
+    w = np.ones(time.size) if weights is None else np.asarray(weights, dtype=float)
+    uniq, _, _, _, _, surv = _product_limit(time, np.asarray(event, dtype=float), w)
+    return uniq, surv
 
 
 def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
@@ -261,11 +284,7 @@ def kaplan_meier(time, event, *, weights=None, conf_type: str = "log-log",
     if time.size == 0:
         raise ValueError(f"{label}: no patients; a Kaplan-Meier curve needs at least one")
     w = _case_weights(weights, time.size)
-    uniq, inv = np.unique(time, return_inverse=True)
-    n_event = np.bincount(inv, weights=event * w, minlength=uniq.size)
-    n_total = np.bincount(inv, weights=w, minlength=uniq.size)
-    n_risk = np.cumsum(n_total[::-1])[::-1]
-    surv = np.cumprod(1 - n_event / n_risk)
+    uniq, inv, n_event, n_total, n_risk, surv = _product_limit(time, event, w)
     if variance is None:
         variance = "robust" if np.any(w != np.round(w)) else "greenwood"
     if variance not in ("greenwood", "robust"):

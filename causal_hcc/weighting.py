@@ -131,6 +131,44 @@ def _base_weights(ps, treated, estimand):
     return np.where(treated == 1, 1 - ps, ps)
 
 
+def ps_weights(ps, treated, *, estimand: str = "ATE", stabilized: bool = False,
+               trim: tuple[float, float] | None = None,
+               truncate: tuple[float, float] | None = None):
+    """The weight arithmetic alone (no checks, summaries or warnings): for fast loops.
+
+    Parameters as :func:`weights_from_ps`; ``ps`` must lie strictly in (0, 1).
+
+    Returns
+    -------
+    weights, retained, truncated : numpy.ndarray
+        Weight per patient (0 when trimmed), the retained mask, the truncated mask.
+    marginal_treated : float
+        Share treated among retained patients (the stabilising factor).
+    """
+    keep = np.ones(len(ps), dtype=bool)
+    if trim is not None:
+        keep = (ps >= trim[0]) & (ps <= trim[1])
+    for arm, name in ((1, "treated"), (0, "control")):
+        if not np.any(keep & (treated == arm)):
+            raise NotEstimableError(f"No {name} patient left after trimming to PS in "
+                                    f"{trim}; widen the range.")
+    p = float(treated[keep].mean())
+    w = _base_weights(ps, treated, estimand)
+    if stabilized:
+        w = w * (np.where(treated == 1, p, 1 - p) if estimand == "ATE"
+                 else np.where(treated == 1, 1.0, (1 - p) / p))
+    w = np.where(keep, w, 0.0)
+    truncated = np.zeros(len(ps), dtype=bool)
+    if truncate is not None:
+        for arm in (0, 1):
+            sel = keep & (treated == arm)
+            lo, hi = np.percentile(w[sel], truncate)
+            clipped = np.clip(w[sel], lo, hi)
+            truncated[sel] = clipped != w[sel]
+            w[sel] = clipped
+    return w, keep, truncated, p
+
+
 def _check_options(estimand, stabilized, trim, truncate):
     if estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be one of {sorted(ESTIMANDS)}, not {estimand!r}")
@@ -206,27 +244,8 @@ def weights_from_ps(ps, treated, *, estimand: str = "ATE", stabilized: bool = Fa
         raise NotEstimableError(f"Propensity scores of 0 or 1 (or missing) for patients "
                                 f"{list(ids[bad][:MAX_LISTED])}: weights are infinite. Check "
                                 "the PS model for separation (method='firth') or trim.")
-    keep = np.ones(len(ps), dtype=bool)
-    if trim is not None:
-        keep = (ps >= trim[0]) & (ps <= trim[1])
-    for arm, name in ((1, "treated"), (0, "control")):
-        if not np.any(keep & (treated == arm)):
-            raise NotEstimableError(f"No {name} patient left after trimming to PS in "
-                                    f"{trim}; widen the range.")
-    p = float(treated[keep].mean())
-    w = _base_weights(ps, treated, estimand)
-    if stabilized:
-        w = w * (np.where(treated == 1, p, 1 - p) if estimand == "ATE"
-                 else np.where(treated == 1, 1.0, (1 - p) / p))
-    w = np.where(keep, w, 0.0)
-    truncated = np.zeros(len(ps), dtype=bool)
-    if truncate is not None:
-        for arm in (0, 1):
-            sel = keep & (treated == arm)
-            lo, hi = np.percentile(w[sel], truncate)
-            clipped = np.clip(w[sel], lo, hi)
-            truncated[sel] = clipped != w[sel]
-            w[sel] = clipped
+    w, keep, truncated, p = ps_weights(ps, treated, estimand=estimand, stabilized=stabilized,
+                                       trim=trim, truncate=truncate)
     notes = []
     if trim is not None:
         notes.append(f"{int((~keep).sum())} patients trimmed (PS outside [{trim[0]:g}, "
