@@ -61,7 +61,8 @@ def cmd_validate(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     """Regenerate the reconstructed pseudo-cohort and print its calibration table."""
-    from causal_hcc.data.reconstruct import calibration_table, reconstruct_cohort
+    from causal_hcc.data.calibration import calibration_table
+    from causal_hcc.data.reconstruct import reconstruct_cohort
     from causal_hcc.report import frame_to_text
     start = time.perf_counter()
     frame = reconstruct_cohort(seed=args.seed) if args.seed is not None else reconstruct_cohort()

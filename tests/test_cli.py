@@ -78,3 +78,46 @@ def test_verify_with_a_claims_file(tmp_path, capsys):
     assert main(["verify", "--claims", str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
     assert "1 agree" in capsys.readouterr().out
     assert (tmp_path / "paper_vs_reproduced.md").exists()
+
+
+def test_adjust_on_the_bundled_cohort_writes_the_documented_files(tmp_path, capsys):
+    out = tmp_path / "adj"
+    assert main(["adjust", "--bootstrap", "20", "--out", str(out), "--formats", "png",
+                 "--quiet"]) == 0
+    records = json.loads((out / "effects.json").read_text())
+    methods = {(r["method"], r["estimand"]) for r in records}
+    assert methods == {("crude", None), ("multivariable", None), ("psm", "ATT"),
+                       ("psm_stratified", "ATT"), ("iptw", "ATE"), ("iptw", "ATT"),
+                       ("iptw", "ATO"), ("doubly_robust", "ATE")}
+    keys = {"method", "estimand", "hr", "ci_lower", "ci_upper", "p_value", "se_log_hr",
+            "variance", "boot_ci_lower", "boot_ci_upper", "n_treated", "n_control", "events"}
+    assert all(keys <= set(r) for r in records)
+    crude = next(r for r in records if r["method"] == "crude")
+    assert crude["variance"] == "model" and crude["boot_ci_lower"] is None
+    psm = next(r for r in records if r["method"] == "psm")
+    assert psm["variance"] == "cluster_robust" and psm["boot_ci_lower"] is not None
+    prop = pd.read_csv(out / "propensity.csv")
+    assert {"patient_id", "ps", "logit_ps", "matched_set", "weight_matching",
+            "weight_ate_stabilised", "weight_att", "weight_ato"} <= set(prop.columns)
+    for name in ("balance.csv", "matched_pairs.csv", "table_one.csv", "love_plot.png",
+                 "ps_overlap.png", "forest_plot.png", "weights.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "RECONSTRUCTED PSEUDO-DATA" in capsys.readouterr().out
+
+
+def test_adjust_on_other_column_names_through_flags(tmp_path, capsys):
+    frame = pd.read_csv(bundled_cohort_path()).rename(columns={
+        "os_months": "futime", "death": "dead", "local_therapy": "tx"})
+    frame.to_csv(tmp_path / "other.csv", index=False)
+    code = main(["adjust", "--data", str(tmp_path / "other.csv"), "--time", "futime",
+                 "--event", "dead", "--treatment", "tx", "--covariates",
+                 "ecog,intrahepatic_ccr,vascular_invasion,age", "--bootstrap", "0",
+                 "--out", str(tmp_path / "o"), "--formats", "png", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "Patient-level data from" in out and "age" in out
+
+
+def test_adjust_with_an_unknown_covariate_exits_2(capsys):
+    assert main(["adjust", "--covariates", "ecog,bogus", "--bootstrap", "0"]) == 2
+    assert "'bogus'" in capsys.readouterr().err
