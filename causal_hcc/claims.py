@@ -165,8 +165,9 @@ def _estimate(claim: dict, data: pd.DataFrame, claims: dict):
         lm = _km(sub, landmarks=(claim["time"],)).landmarks[0]
         if not lm.estimable:
             raise _NotEstimable(lm.reason)
-        return (100 * lm.surv, f"{100 * lm.surv:.1f}% (95% CI {100 * lm.lower:.1f}-"
-                f"{100 * lm.upper:.1f}, log-log; {lm.n_risk} at risk)", "")
+        ci = (f"95% CI {_num(100 * lm.lower)}-{_num(100 * lm.upper)}, log-log"
+              if np.isfinite(lm.lower) else lm.reason or "no CI")
+        return 100 * lm.surv, f"{100 * lm.surv:.1f}% ({ci}; {lm.n_risk} at risk)", ""
     if q in ("median_months", "median_ci"):
         m = _km(sub).median
         if not m.estimable:

@@ -165,6 +165,94 @@ def cmd_adjust(args) -> int:
     return 0
 
 
+def _config_from_args(args):
+    from causal_hcc.config import load_config
+    config = load_config(args.config)
+    if args.data or args.mapping or args.missing != "raise":
+        config = config.updated("data", path=args.data or config.data.path,
+                                mapping=args.mapping or config.data.mapping,
+                                missing=args.missing)
+    config = config.updated("adjust", bootstrap=args.bootstrap, seed=args.seed)
+    config = config.updated("report", jobs=args.jobs, quiet=args.quiet or None,
+                            formats=tuple(args.formats.split(",")) if args.formats else None)
+    if args.no_sensitivity:
+        config = config.updated("sensitivity", run=False)
+    return config
+
+
+def cmd_report(args) -> int:
+    """Everything in one run: validation, crude, PSM/IPTW, sensitivity, one report."""
+    import platform
+    from datetime import datetime, timezone
+
+    import numpy as np
+
+    from causal_hcc import report
+    from causal_hcc.claims import load_claims, verify_claims
+    from causal_hcc.effects import adjust
+    from causal_hcc.survival import crude_analysis
+    start = time.perf_counter()
+    config = _config_from_args(args)
+    args.data = config.data.path or None
+    args.mapping = config.data.mapping or None
+    args.missing = config.data.missing
+    quiet = config.report.quiet
+    covariates = tuple(config.adjust.covariates)
+    say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CausalHccWarning)
+        cohort = _load(args, require=covariates)
+    input_notes = [str(w.message) for w in caught]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CausalHccWarning)
+        say("crude survival analyses ...")
+        c = config.crude
+        crude = crude_analysis(cohort, landmarks=c.landmarks, conf_type=c.conf_type,
+                               subgroup_col=c.subgroup or None, ties=c.ties,
+                               select_p=c.select_p)
+        check = verify_claims(cohort, load_claims(c.claims or None))
+        a = config.adjust
+        say("propensity scores, matching, weighting ...")
+        effects = adjust(cohort, covariates, caliper_sd=a.caliper_sd or None, ratio=a.ratio,
+                         replace=a.replace, order=a.order, n_boot=a.bootstrap, seed=a.seed,
+                         jobs=config.report.jobs,
+                         progress=None if quiet else _progress(args, "bootstrap"))
+        sensitivity = None
+        if config.sensitivity.run:
+            from causal_hcc.sensitivity import run_sensitivity
+            say("sensitivity analyses ...")
+            sensitivity = run_sensitivity(
+                cohort, effects, covariates=covariates, jobs=config.report.jobs,
+                seed=config.sensitivity.seed, n_sim_ned=config.sensitivity.n_sim_ned,
+                progress=None if quiet else _progress(args, "specification grid"))
+    out = _out_dir(args, cohort, "report")
+    run_info = {"package_version": __version__, "command": "causal-hcc report",
+                "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "data": cohort.source, "data_sha256": cohort.sha256,
+                "reconstructed": cohort.reconstructed, "options": config.to_dict(),
+                "seeds": {"bootstrap": config.adjust.seed,
+                          "sensitivity": config.sensitivity.seed},
+                "python": platform.python_version(), "numpy": np.__version__}
+    say("writing the report ...")
+    written = report.write_report(cohort, crude, check, effects, out, sensitivity=sensitivity,
+                                  formats=config.report.formats,
+                                  warnings_seen=[str(w.message) for w in caught],
+                                  run_info=run_info, input_notes=input_notes)
+    elapsed = time.perf_counter() - start
+    run_info["seconds"] = round(elapsed, 2)
+    report.write_json(run_info, out / "run.json")
+    print(cohort.label)
+    print(f"Report: {out / 'report.html'} ({len(written)} files in {out}/, "
+          f"{elapsed:.1f} s).")
+    return 0
+
+
+def cmd_config(args) -> int:
+    from causal_hcc.config import defaults_toml
+    print(defaults_toml())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="causal-hcc",
@@ -216,6 +304,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default="png,svg")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_adjust)
+
+    p = sub.add_parser("report", help="everything in one run: validation, crude "
+                                      "reproduction, PSM and IPTW, sensitivity, one HTML report")
+    _add_data_options(p)
+    p.add_argument("--config", metavar="FILE", help="TOML options (see causal-hcc config "
+                   "--defaults); flags override it")
+    p.add_argument("--out", metavar="DIR", help="output folder (default report/, or "
+                   "report_reconstructed_pseudodata/ for the bundled cohort)")
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers")
+    p.add_argument("--formats", default=None, help="figure formats (default png,svg)")
+    p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity analyses")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("config", help="print every option with its default (TOML)")
+    p.add_argument("--defaults", action="store_true", help="print the defaults (the only mode)")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("verify", help="check a manuscript's claims file against the data")
     _add_data_options(p)

@@ -187,11 +187,30 @@ def propensity_frame(result) -> pd.DataFrame:
     return frame
 
 
+def adjust_figures(result) -> dict:
+    """Love plot, PS overlap (before, matched), weights, forest plot, adjusted KM curves."""
+    from causal_hcc import plots
+    label = result.label
+    figs = {
+        "love_plot": plots.plot_love(result.balance, provenance=label),
+        "ps_overlap": plots.plot_overlap(result.propensity, provenance=label),
+        "ps_overlap_matched": plots.plot_overlap(result.propensity, weights=result.matched,
+                                                 provenance=label,
+                                                 title="Propensity score overlap, matched"),
+        "weights": plots.plot_weights(result.weights, provenance=label),
+        "forest_plot": plots.plot_forest(result.estimates, provenance=label),
+    }
+    for c in result.curves:
+        figs[f"adjusted_km_{c.method}_{c.estimand.lower()}"] = plots.plot_km(
+            [c.treated, c.control], provenance=label,
+            title=f"Adjusted Kaplan-Meier ({c.method}, {c.estimand})")
+    return figs
+
+
 def write_adjust(result, cohort, out_dir: str | Path, *, formats="png,svg",
                  warnings_seen=()) -> list[Path]:
     """effects.json, balance.csv, table_one.csv, propensity.csv, matched_pairs.csv,
     adjusted_curves.csv and the figures (love plot, overlap, weights, forest, curves)."""
-    from causal_hcc import plots
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     label = result.label
@@ -230,19 +249,81 @@ def write_adjust(result, cohort, out_dir: str | Path, *, formats="png,svg",
                         for c in result.curves], ignore_index=True)
     written.append(write_csv(_with_provenance(curves, label), out_dir / "adjusted_curves.csv"))
     formats = [f.strip() for f in str(formats).split(",") if f.strip()]
-    figs = {
-        "love_plot": plots.plot_love(result.balance, provenance=label),
-        "ps_overlap": plots.plot_overlap(result.propensity, provenance=label),
-        "ps_overlap_matched": plots.plot_overlap(result.propensity, weights=result.matched,
-                                                 provenance=label,
-                                                 title="Propensity score overlap, matched"),
-        "weights": plots.plot_weights(result.weights, provenance=label),
-        "forest_plot": plots.plot_forest(result.estimates, provenance=label),
-    }
-    for c in result.curves:
-        figs[f"adjusted_km_{c.method}_{c.estimand.lower()}"] = plots.plot_km(
-            [c.treated, c.control], provenance=label,
-            title=f"Adjusted Kaplan-Meier ({c.method}, {c.estimand})")
+    figs = adjust_figures(result)
     for stem, fig in figs.items():
         written += _save_figure(fig, out_dir / stem, formats)
     return written
+
+
+def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitivity=None,
+                 formats=("png", "svg"), warnings_seen=(), run_info: dict | None = None,
+                 input_notes=()) -> list[Path]:
+    """The whole re-analysis: every table and figure, report.html, report.md, run.json.
+
+    ``report.html`` is one self-contained file (figures embedded as PNG data). ``run.json``
+    records the package version, the data file's SHA-256, the options, the seeds and the
+    time taken, so the run can be repeated exactly.
+    """
+    from causal_hcc import document
+    out_dir = Path(out_dir)
+    formats = list(dict.fromkeys(["png", *formats]))  # the HTML embeds the PNGs
+    fmt = ",".join(formats)
+    written = write_crude(crude, check, cohort, out_dir, formats=fmt,
+                          warnings_seen=warnings_seen)
+    written += write_adjust(effects, cohort, out_dir, formats=fmt, warnings_seen=warnings_seen)
+    sens_figures = ()
+    if sensitivity is not None:
+        sens_written, sens_figures = write_sensitivity(sensitivity, out_dir, formats=fmt)
+        written += sens_written
+    figures = {p.stem: p.read_bytes() for p in written if p.suffix == ".png"}
+    sections = document.build_document(cohort, crude, check, effects, figures,
+                                       sensitivity=sensitivity,
+                                       sensitivity_figures=sens_figures,
+                                       input_notes=input_notes)
+    title = "Re-analysis of Yang et al. 2025: how much of the survival benefit survives adjustment"
+    if cohort.reconstructed:
+        title += " (RECONSTRUCTED PSEUDO-DATA)"
+    written.append(write_markdown(document.render_html(title, sections, figures),
+                                  out_dir / "report.html"))
+    written.append(write_markdown(document.render_markdown(title, sections),
+                                  out_dir / "report.md"))
+    written.append(write_json(run_info or {}, out_dir / "run.json"))
+    return written
+
+
+def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png,svg"):
+    """sensitivity.json, its CSV tables and figures; returns (paths, [(stem, caption)])."""
+    from causal_hcc import plots
+    out_dir = Path(out_dir)
+    payload = sensitivity.to_dict()
+    written = [write_json(payload, out_dir / "sensitivity.json")]
+    label = payload.get("label", "")
+    for key in ("evalues", "specification_grid", "landmark", "time_varying", "subgroups",
+                "benchmarks"):
+        rows = payload.get(key)
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+            written.append(write_csv(_with_provenance(pd.DataFrame(rows), label),
+                                     out_dir / f"sensitivity_{key}.csv"))
+    formats = [f.strip() for f in str(formats).split(",") if f.strip()]
+    captions = []
+    for stem, (fig, caption) in sensitivity_figures(sensitivity, plots).items():
+        written += _save_figure(fig, out_dir / stem, formats)
+        captions.append((stem, caption))
+    return written, captions
+
+
+def sensitivity_figures(sensitivity, plots) -> dict:
+    """Figures of the sensitivity analyses that the plotting module provides."""
+    figs = {}
+    grid = getattr(sensitivity, "grid", None)
+    if grid is not None and hasattr(plots, "plot_specification_curve"):
+        figs["specification_curve"] = (plots.plot_specification_curve(
+            grid, provenance=sensitivity.label), "Specification curve: HR of local therapy "
+            "across analytic choices (sorted), with the choices marked below")
+    contour = getattr(sensitivity, "tipping_contour", None)
+    if contour is not None and hasattr(plots, "plot_tipping_point"):
+        figs["tipping_point"] = (plots.plot_tipping_point(
+            contour, benchmarks=getattr(sensitivity, "benchmarks", None),
+            provenance=sensitivity.label), "Unmeasured-confounder tipping points, with the "
+            "observed confounders for comparison")
+    return figs
