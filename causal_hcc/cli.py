@@ -104,7 +104,8 @@ def cmd_crude(args) -> int:
         check = claims_mod.verify_claims(cohort, claims_mod.load_claims(args.claims))
     out = _out_dir(args, cohort, "results")
     written = report.write_crude(crude, check, cohort, out, formats=args.formats,
-                                  warnings_seen=[str(w.message) for w in caught])
+                                  warnings_seen=[str(w.message) for w in caught],
+                                  ci_bands=args.ci_bands)
     print(crude.summary())
     print()
     print(check.summary())
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf-type", choices=("log-log", "log", "plain"), default="log-log",
                    help="scale of KM confidence intervals (default log-log; R: log; SPSS: plain)")
     p.add_argument("--formats", default="png,svg", help="figure formats (default png,svg)")
+    p.add_argument("--ci-bands", action="store_true", help="shade 95%% CI bands on the KM "
+                   "figures")
     p.set_defaults(func=cmd_crude)
 
     p = sub.add_parser("adjust", help="propensity-score matching and IPTW: balance and "

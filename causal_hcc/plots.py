@@ -33,9 +33,10 @@ def _step_xy(km):
     return x, y
 
 
-def _risk_times(curves, step=12.0):
+def _risk_times(curves):
+    """Every 12 months, or every 6 when follow-up is shorter than 3 years."""
     horizon = max(float(km.time.max()) for km in curves if km.time.size)
-    return np.arange(0.0, horizon + 1e-9, step)
+    return np.arange(0.0, horizon + 1e-9, 12.0 if horizon > 36 else 6.0)
 
 
 def plot_km(curves, *, title: str = "", ax=None, ci: bool = False, log_rank=None,
@@ -96,8 +97,9 @@ def _draw_curve(ax, km, i: int, ci: bool) -> None:
     x, y = _step_xy(km)
     ax.step(x, y, where="post", linewidth=1.8, label=f"{km.label} (n={km.n})", **style)
     if ci:
-        lo = np.r_[1.0, np.nan_to_num(km.lower, nan=0.0)]
-        hi = np.r_[1.0, np.nan_to_num(km.upper, nan=1.0)]
+        # No CI where S is 1 or 0 (log-log scale): the band collapses onto the curve.
+        lo = np.r_[1.0, np.where(np.isnan(km.lower), km.surv, km.lower)]
+        hi = np.r_[1.0, np.where(np.isnan(km.upper), km.surv, km.upper)]
         ax.fill_between(x, lo, hi, step="post", alpha=0.15, color=style["color"], linewidth=0)
     cens = km.n_censor > 0
     ax.plot(km.time[cens], km.surv[cens], linestyle="none",

@@ -118,14 +118,18 @@ def _save_figure(fig, stem: Path, formats) -> list[Path]:
     return paths
 
 
-def crude_figures(crude, cohort) -> dict:
-    """The paper's Figures 2A, 2B, 3A, 3B and 5, redrawn from the crude results."""
+def crude_figures(crude, cohort, *, ci: bool = False) -> dict:
+    """The paper's Figures 2A, 2B, 3A, 3B and 5, redrawn from the crude results.
+
+    ``ci`` shades the pointwise 95% CI bands of each curve.
+    """
     from causal_hcc import plots
     figs = {
         "figure2a_km_overall": plots.plot_km([crude.arms.overall], provenance=crude.label,
-                                             title="Figure 2A: overall survival, whole cohort"),
+                                             ci=ci, title="Figure 2A: overall survival, "
+                                                          "whole cohort"),
         "figure2b_km_by_arm": plots.plot_km(crude.arms.curves, log_rank=crude.arms.log_rank,
-                                            provenance=crude.label,
+                                            provenance=crude.label, ci=ci,
                                             title="Figure 2B: local therapy vs none"),
     }
     names = {1: ("figure3a_km_oligometastatic", "Figure 3A: oligometastatic patients"),
@@ -133,7 +137,7 @@ def crude_figures(crude, cohort) -> dict:
     for group in crude.subgroups:
         level = 1 if group.description.startswith("oligometastatic = 1") else 0
         stem, title = names[level]
-        figs[stem] = plots.plot_km(group.curves, log_rank=group.log_rank,
+        figs[stem] = plots.plot_km(group.curves, log_rank=group.log_rank, ci=ci,
                                    provenance=crude.label, title=title)
     data = cohort.data
     if {"ned_cumulative_months", "ned_achieved"} <= set(data):
@@ -152,7 +156,7 @@ def crude_figures(crude, cohort) -> dict:
 
 
 def write_crude(crude, check, cohort, out_dir: str | Path, *, formats="png,svg",
-                warnings_seen=()) -> list[Path]:
+                warnings_seen=(), ci_bands: bool = False) -> list[Path]:
     """Write crude.json, the CSV tables, the side-by-side table and the figures."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,7 +174,7 @@ def write_crude(crude, check, cohort, out_dir: str | Path, *, formats="png,svg",
                                               crude.label), out_dir / "km_curves.csv"))
     written += write_claims_table(check, out_dir)
     formats = [f.strip() for f in str(formats).split(",") if f.strip()]
-    for stem, fig in crude_figures(crude, cohort).items():
+    for stem, fig in crude_figures(crude, cohort, ci=ci_bands).items():
         written += _save_figure(fig, out_dir / stem, formats)
     return written
 
