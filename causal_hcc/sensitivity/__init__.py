@@ -8,12 +8,22 @@
   local therapy (audit B10), beside the naive baseline model.
 - :mod:`~causal_hcc.sensitivity.ned`: the NED-duration / OS correlation under a null of no
   NED effect (audit A4).
+- :mod:`~causal_hcc.sensitivity.grid`: the specification grid (the adjusted HR across PS
+  covariate sets, matching and weighting options) and the vascular-invasion what-if
+  (audit B6).
+- :mod:`~causal_hcc.sensitivity.subgroups`: HRs within oligometastatic and other patients,
+  and tests of interaction.
+- :mod:`~causal_hcc.sensitivity.analysis`: :func:`run_sensitivity`, everything above in one
+  :class:`SensitivityReport` (E-values of every reported HR included).
 
 Pure computation: frozen result objects with ``to_frame()`` and ``summary()``; times in
 months; Cox models with Efron ties, checked against R's ``survival::coxph``.
 """
 
 from causal_hcc.sensitivity._cox import CoxFit
+from causal_hcc.sensitivity.analysis import (EValueRecord, SensitivityReport, TippingPoint,
+                                             effect_evalues, landmark_iptw_hook,
+                                             run_sensitivity)
 from causal_hcc.sensitivity.evalues import (COMMON_OUTCOME_THRESHOLD, EValueResult,
                                             evalue_hr, evalue_landmark_difference,
                                             evalue_risk_ratio, evalue_rmst_difference,
@@ -24,7 +34,14 @@ from causal_hcc.sensitivity.immortal_time import (CountingProcessData, EffectRow
                                                   counting_process_cox, counting_process_data,
                                                   landmark_analysis, landmark_dataset,
                                                   naive_vs_immortal_table, time_varying_cox)
+from causal_hcc.sensitivity.grid import (Specification, SpecificationGrid,
+                                         VascularInvasionSensitivity, build_specifications,
+                                         default_covariate_sets, specification_grid,
+                                         vascular_invasion_sensitivity)
 from causal_hcc.sensitivity.ned import NedNullCorrelation, NedNullRow, ned_null_correlation
+from causal_hcc.sensitivity.subgroups import (InteractionTest, SubgroupAnalysis,
+                                              SubgroupEstimate, interaction_tests,
+                                              subgroup_effects)
 from causal_hcc.sensitivity.unmeasured import (ConfounderBenchmarks, TippingPointContour,
                                                TippingPointGrid, bias_factor,
                                                observed_confounder_benchmarks,
@@ -40,4 +57,10 @@ __all__ = [
     "landmark_dataset", "naive_vs_immortal_table", "ned_null_correlation",
     "observed_confounder_benchmarks", "outcome_proportion_km", "time_varying_cox",
     "tipping_point_contour", "tipping_point_grid",
+    # specification grid, subgroups, the report
+    "EValueRecord", "InteractionTest", "SensitivityReport", "Specification",
+    "SpecificationGrid", "SubgroupAnalysis", "SubgroupEstimate", "TippingPoint",
+    "VascularInvasionSensitivity", "build_specifications", "default_covariate_sets",
+    "effect_evalues", "interaction_tests", "landmark_iptw_hook", "run_sensitivity",
+    "specification_grid", "subgroup_effects", "vascular_invasion_sensitivity",
 ]

@@ -1,0 +1,780 @@
+"""Every sensitivity analysis of one cohort in one report -> SensitivityReport.
+
+:func:`run_sensitivity` runs, on a validated cohort and (optionally) its
+:class:`~causal_hcc.effects.EffectsReport`:
+
+1. E-values for every hazard ratio the effects report holds, and for its landmark survival
+   and RMST differences (:func:`effect_evalues`);
+2. the specification grid and, on the bundled reconstruction only, the vascular-invasion
+   what-if (:mod:`~causal_hcc.sensitivity.grid`);
+3. landmark analyses at 1, 3 and 6 months (crude, adjusted, and IPTW ATE with the PS
+   re-estimated among the landmark survivors) and the time-varying Cox model with and
+   without the confounders (:mod:`~causal_hcc.sensitivity.immortal_time`);
+4. Lin-Psaty-Kronmal tipping-point grids and contours, and observed-confounder benchmarks,
+   for the **primary** adjusted HR and for the crude HR (the paper's claim);
+5. subgroups by oligometastatic status with tests of interaction
+   (:mod:`~causal_hcc.sensitivity.subgroups`);
+6. the NED-duration / OS correlation under a null of no NED effect.
+
+**Primary adjusted HR** (pre-specified, not chosen after seeing the numbers): IPTW for the
+ATE with stabilised weights and a robust SE. It targets the population the paper's claim
+is about (all CNLC IIIb patients of the cohort), uses every patient, and its estimand does
+not change with the caliper, whereas caliper matching can drop treated patients and then
+estimates the effect among the matchable treated only. ``primary=("psm", "ATT")`` (or any
+other method/estimand of the effects report) changes it.
+
+Statistical warnings raised inside a stage become notes of the report; a stage that cannot
+run (a column it needs is absent) is listed in ``unavailable`` with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
+from causal_hcc.effects import EffectsReport, adjust
+from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
+from causal_hcc.sensitivity.evalues import (evalue_hr, evalue_landmark_difference,
+                                            evalue_rmst_difference)
+from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, DEFAULT_SEED, SpecificationGrid,
+                                         VascularInvasionSensitivity, _cox_row, _prepare_set,
+                                         build_specifications, default_covariate_sets,
+                                         specification_grid, vascular_invasion_sensitivity)
+from causal_hcc.sensitivity.immortal_time import (LandmarkAnalysis, TimeVaryingCox,
+                                                  landmark_analysis, time_varying_cox)
+from causal_hcc.sensitivity.ned import NedNullCorrelation, ned_null_correlation
+from causal_hcc.sensitivity.subgroups import SubgroupAnalysis, subgroup_effects
+from causal_hcc.sensitivity.unmeasured import (ConfounderBenchmarks, TippingPointContour,
+                                               TippingPointGrid,
+                                               observed_confounder_benchmarks,
+                                               tipping_point_contour, tipping_point_grid)
+from causal_hcc.weighting import ps_weights
+
+PRIMARY = ("iptw", "ATE")
+LANDMARK_MONTHS = (1.0, 3.0, 6.0)
+#: Confounder-death hazard ratios and prevalences of the tipping-point grid.
+TIPPING_HR_U = (0.25, 0.5, 0.75, 1.5, 2.0, 4.0)
+TIPPING_PREVALENCES = tuple(np.round(np.linspace(0, 1, 11), 10))
+#: HR_U values of the contours (p0 from 0 to 1 by 0.01).
+CONTOUR_HR_U = (0.25, 0.5, 2.0, 4.0)
+METHOD_LABELS = {"crude": "crude Cox", "multivariable": "multivariable Cox",
+                 "psm": "PSM", "psm_stratified": "PSM, stratified on matched set",
+                 "iptw": "IPTW", "doubly_robust": "doubly robust (IPTW + covariates)"}
+
+
+# ----------------------------------------------------------------------------- E-values
+@dataclass(frozen=True)
+class EValueRecord:
+    """E-value of one estimate of an effects report.
+
+    ``measure`` is "HR", "landmark risk difference" or "RMST difference"; ``hr`` equals
+    ``estimate`` for HRs and is None otherwise; ``months`` is the landmark or RMST horizon.
+    """
+
+    method: str
+    estimand: str | None
+    measure: str
+    months: float | None
+    estimate: float
+    hr: float | None
+    ci_lower: float
+    ci_upper: float
+    rr: float
+    evalue_point: float
+    evalue_ci: float
+    ci_limit: str
+    direction: str
+    outcome_conversion: str
+    conversion_reason: str
+    estimable: bool
+    note: str = ""
+
+
+def _record(method, estimand, months, result, hr=None) -> EValueRecord:
+    return EValueRecord(method, estimand, result.measure, months, result.estimate, hr,
+                        result.ci_lower, result.ci_upper, result.rr, result.evalue_point,
+                        result.evalue_ci, result.ci_limit, result.direction,
+                        result.outcome_conversion, result.conversion_reason,
+                        result.estimable, result.note)
+
+
+def _outcome_proportion(effects: EffectsReport) -> tuple[float, str]:
+    crude = next(e for e in effects.estimates if e.method == "crude")
+    n = crude.n_treated + crude.n_control
+    return crude.events / n, (f"{crude.events} of {n} patients died during follow-up (a "
+                              "lower bound of the proportion dead by its end)")
+
+
+def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None = None
+                   ) -> tuple[EValueRecord, ...]:
+    """E-values for every HR of an effects report, and for its curve differences.
+
+    Parameters
+    ----------
+    effects : EffectsReport
+    outcome_proportion : float, optional
+        Proportion dead by the end of follow-up; default deaths / patients of the crude
+        estimate (32/76 = 42% in the bundled cohort: a common outcome, so HRs are converted
+        to risk ratios, VanderWeele 2020).
+
+    Returns
+    -------
+    tuple of EValueRecord
+        One per estimate (crude, multivariable, PSM, PSM stratified, IPTW ATE/ATT/ATO,
+        doubly robust), then per adjusted curve (PSM, IPTW ATE): each landmark survival
+        difference (risk ratio of death by the landmark, point estimate only) and each RMST
+        difference (no published conversion: a not-estimable record saying so).
+
+    Notes
+    -----
+    :func:`~causal_hcc.sensitivity.evalues.evalue_hr` (R ``EValue::evalues.HR``) on the Wald
+    CI of each HR. Landmark differences carry no CI: the weighted-KM Greenwood SEs of the
+    adjusted curves ignore the estimation of the weights and the matched-set dependence.
+
+    References
+    ----------
+    VanderWeele TJ, Ding P. Ann Intern Med 2017;167:268-274.
+    """
+    reason = ""
+    if outcome_proportion is None:
+        outcome_proportion, reason = _outcome_proportion(effects)
+    nan = float("nan")
+    out = []
+    for e in effects.estimates:
+        if not e.estimable or not all(map(math.isfinite, (e.hr, e.ci_lower, e.ci_upper))):
+            out.append(EValueRecord(e.method, e.estimand, "HR", None, e.hr, e.hr, e.ci_lower,
+                                    e.ci_upper, nan, nan, nan, "none", "null",
+                                    "not applicable", "", False,
+                                    f"HR not estimable: {e.reason}"))
+            continue
+        res = evalue_hr(e.hr, e.ci_lower, e.ci_upper, outcome_proportion=outcome_proportion)
+        rec = _record(e.method, e.estimand, None, res, e.hr)
+        if reason:
+            rec = EValueRecord(**{**asdict(rec), "conversion_reason":
+                                  f"{rec.conversion_reason}; {reason}"})
+        out.append(rec)
+    for curves in effects.curves:
+        for row in curves.table.itertuples():
+            if row.quantity == "rmst":
+                res = evalue_rmst_difference(row.difference, horizon_months=row.months)
+            elif not (math.isfinite(row.treated) and math.isfinite(row.control)):
+                out.append(EValueRecord(curves.method, curves.estimand,
+                                        "landmark risk difference", float(row.months),
+                                        float(row.difference), None, nan, nan, nan, nan, nan,
+                                        "none", "null", "not applicable", "", False,
+                                        f"Survival at {row.months:g} months not estimable "
+                                        "(beyond follow-up in an arm)."))
+                continue
+            else:
+                res = evalue_landmark_difference(row.treated, row.control, row.months)
+            out.append(_record(curves.method, curves.estimand, float(row.months), res))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- hooks
+def landmark_iptw_hook(covariates):
+    """Landmark adjustment hook: PS re-estimated among landmark survivors, IPTW ATE HR.
+
+    Returns a callable ``hook(landmark_cohort) -> (hr, ci_lower, ci_upper, p)`` for
+    :func:`~causal_hcc.sensitivity.immortal_time.landmark_analysis`: stabilised ATE weights
+    from a glm PS on ``covariates`` fitted to the landmark population (treated = local
+    therapy started by the landmark), weighted Cox with robust SE. Raises
+    NotEstimableError (a "not estimable" row) on separation, an empty arm or an arm
+    without deaths; the PS model's small-sample warnings are re-raised as
+    SmallSampleWarning.
+    """
+    covariates = tuple(covariates)
+
+    def hook(cohort: Cohort):
+        data, reason, notes = _prepare_set(cohort.data, covariates, cohort.label)
+        for note in notes:
+            warnings.warn(f"{cohort.source}: {note}", SmallSampleWarning, stacklevel=2)
+        if data is None:
+            raise NotEstimableError(reason)
+        w = ps_weights(data.ps, data.treated, estimand="ATE", stabilized=True)[0]
+        row = _cox_row("iptw", "ATE", data, w, robust=True)
+        if not row["estimable"]:
+            raise NotEstimableError(row["reason"])
+        return row["hr"], row["ci_lower"], row["ci_upper"], row["p_value"]
+
+    hook.__name__ = "IPTW ATE, PS re-estimated among landmark survivors"
+    return hook
+
+
+# ----------------------------------------------------------------------------- tipping
+@dataclass(frozen=True)
+class TippingPoint:
+    """Tipping-point grid, contours and observed-confounder benchmarks for one HR."""
+
+    name: str
+    hr_label: str
+    method: str
+    estimand: str | None
+    hr: float
+    ci_lower: float
+    ci_upper: float
+    grid: TippingPointGrid | None
+    contour_ci: TippingPointContour | None
+    contour_point: TippingPointContour | None
+    benchmarks: ConfounderBenchmarks | None
+    estimable: bool = True
+    reason: str = ""
+
+    @property
+    def contour(self) -> TippingPointContour | None:
+        """The CI contour, or the point contour when the CI already includes 1."""
+        if self.contour_ci is not None and self.contour_ci.table["feasible"].any():
+            return self.contour_ci
+        return self.contour_point
+
+
+def _tipping(name, cohort, estimate, covariates) -> TippingPoint:
+    label = (f"{METHOD_LABELS.get(estimate.method, estimate.method)}"
+             + (f" ({estimate.estimand})" if estimate.estimand else "")
+             + (f": {estimate.description}" if estimate.description else ""))
+    common = dict(name=name, hr_label=label, method=estimate.method,
+                  estimand=estimate.estimand, hr=estimate.hr, ci_lower=estimate.ci_lower,
+                  ci_upper=estimate.ci_upper)
+    if not estimate.estimable:
+        return TippingPoint(**common, grid=None, contour_ci=None, contour_point=None,
+                            benchmarks=None, estimable=False, reason=estimate.reason)
+    hr, lo, hi = estimate.hr, estimate.ci_lower, estimate.ci_upper
+    grid = tipping_point_grid(hr, lo, hi, TIPPING_PREVALENCES, TIPPING_PREVALENCES,
+                              TIPPING_HR_U)
+    contour_ci = tipping_point_contour(hr, lo, hi, CONTOUR_HR_U, target="ci")
+    contour_point = tipping_point_contour(hr, lo, hi, CONTOUR_HR_U, target="point")
+    binary = [c for c in covariates if c in cohort.data
+              and set(pd.unique(cohort.data[c].dropna())) <= {0, 1}]
+    bench = (observed_confounder_benchmarks(cohort, binary, hr=hr, ci_lower=lo, ci_upper=hi,
+                                            hr_label=label) if binary else None)
+    return TippingPoint(**common, grid=grid, contour_ci=contour_ci,
+                        contour_point=contour_point, benchmarks=bench)
+
+
+# ----------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class SensitivityReport:
+    """Every sensitivity analysis of one cohort (see the module docstring).
+
+    Attributes
+    ----------
+    label : str
+        The cohort's provenance label.
+    effects : EffectsReport
+        The adjusted analysis the E-values and tipping points refer to.
+    primary : tuple of str
+        (method, estimand) of the primary adjusted HR.
+    evalues : tuple of EValueRecord
+    grid : SpecificationGrid or None
+    vascular_invasion : VascularInvasionSensitivity or None
+        The audit-B6 what-if (bundled reconstruction only).
+    landmark : LandmarkAnalysis or None
+    time_varying : TimeVaryingCox or None
+    tipping_points : tuple of TippingPoint
+        "primary" and "crude".
+    subgroups : SubgroupAnalysis or None
+    ned_null : NedNullCorrelation or None
+    unavailable : dict
+        Stage -> why it could not run.
+    settings : dict
+    notes : tuple of str
+        Statistical warnings raised inside the stages, and conventions.
+    """
+
+    label: str
+    effects: EffectsReport
+    primary: tuple
+    evalues: tuple
+    grid: SpecificationGrid | None
+    vascular_invasion: VascularInvasionSensitivity | None
+    landmark: LandmarkAnalysis | None
+    time_varying: TimeVaryingCox | None
+    tipping_points: tuple
+    subgroups: SubgroupAnalysis | None
+    ned_null: NedNullCorrelation | None
+    unavailable: dict
+    settings: dict
+    notes: tuple = field(default=())
+
+    def estimate(self, method: str, estimand: str | None = None):
+        """The effects report's estimate of one method (and estimand)."""
+        for e in self.effects.estimates:
+            if e.method == method and (estimand is None or e.estimand == estimand):
+                return e
+        raise KeyError((method, estimand))
+
+    def tipping_point(self, name: str = "primary") -> TippingPoint:
+        return next(t for t in self.tipping_points if t.name == name)
+
+    def evalues_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(r) for r in self.evalues])
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable (NaN as None): the keys of ``sensitivity.json``.
+
+        ``evalues`` holds one record per hazard ratio of the effects report (unique per
+        method and estimand); ``evalues_curves`` the landmark and RMST difference records.
+        """
+        grid = self.grid
+        out = {
+            "label": self.label,
+            "primary": {"method": self.primary[0], "estimand": self.primary[1],
+                        "rationale": PRIMARY_RATIONALE},
+            "settings": self.settings,
+            "evalues": [asdict(r) for r in self.evalues if r.measure == "HR"],
+            "evalues_curves": [asdict(r) for r in self.evalues if r.measure != "HR"],
+            "specification_grid": [] if grid is None else grid.rows.to_dict("records"),
+            "specification_grid_summary": None if grid is None else {
+                "design": grid.design, "headline": grid.headline(),
+                "headline_balanced": grid.headline(max_smd=BALANCE_THRESHOLD),
+                "counts": grid.ci_counts(), "settings": grid.settings,
+                "covariate_sets": grid.covariate_sets, "notes": grid.notes},
+            "vascular_invasion": None if self.vascular_invasion is None else {
+                "observed_k": self.vascular_invasion.observed_k,
+                "n_draws": self.vascular_invasion.n_draws,
+                "seed": self.vascular_invasion.seed,
+                "by_k": self.vascular_invasion.by_k.to_dict("records"),
+                "rows": self.vascular_invasion.rows.to_dict("records"),
+                "notes": self.vascular_invasion.notes},
+            "landmark": None if self.landmark is None else
+            self.landmark.to_frame().to_dict("records"),
+            "time_varying": None if self.time_varying is None else
+            self.time_varying.to_frame().to_dict("records"),
+            "tipping_point": {t.name: _tipping_dict(t) for t in self.tipping_points},
+            "benchmarks": {t.name: _benchmarks_dict(t) for t in self.tipping_points},
+            "subgroups": None if self.subgroups is None else {
+                "variable": self.subgroups.variable,
+                "covariates": self.subgroups.covariates,
+                "estimates": self.subgroups.to_frame().to_dict("records"),
+                "interactions": self.subgroups.interaction_frame().to_dict("records"),
+                "settings": self.subgroups.settings, "notes": self.subgroups.notes},
+            "ned_null": None if self.ned_null is None else {
+                "rows": self.ned_null.to_frame().to_dict("records"),
+                "n_sim": self.ned_null.n_sim, "seed": self.ned_null.seed,
+                "method": self.ned_null.method, "notes": self.ned_null.notes},
+            "unavailable": self.unavailable,
+            "notes": self.notes,
+        }
+        return _jsonable(out)
+
+    @property
+    def tipping_contour(self) -> TippingPointContour | None:
+        """The primary HR's contour: where the corrected CI reaches 1, or, when its CI
+        already includes 1, where the corrected point estimate does."""
+        t = next((t for t in self.tipping_points if t.name == "primary"), None)
+        return None if t is None else t.contour
+
+    @property
+    def benchmarks(self) -> ConfounderBenchmarks | None:
+        """Observed-confounder benchmarks for the primary HR."""
+        t = next((t for t in self.tipping_points if t.name == "primary"), None)
+        return None if t is None else t.benchmarks
+
+    def plain_sentences(self) -> list[str]:
+        """The conclusion of :meth:`summary` as plain sentences (for a report's abstract)."""
+        return [line[2:] for line in _summary_conclusion(self) if line.startswith("- ")]
+
+    def summary(self) -> str:
+        """What the sensitivity analyses say about the paper's claim, from the numbers."""
+        return _summary(self)
+
+
+PRIMARY_RATIONALE = (
+    "Pre-specified: IPTW for the ATE (stabilised weights, robust SE) targets all patients "
+    "of the cohort, the population of the paper's claim, and keeps every patient; caliper "
+    "matching can drop treated patients and then estimates the effect among the matchable "
+    "treated only.")
+
+
+def _tipping_dict(t: TippingPoint) -> dict:
+    def contour(c):
+        return None if c is None else {"target": c.target, "limit": c.limit, "note": c.note,
+                                       "table": c.table.to_dict("records")}
+    return {"hr_label": t.hr_label, "method": t.method, "estimand": t.estimand, "hr": t.hr,
+            "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "estimable": t.estimable,
+            "reason": t.reason,
+            "grid": None if t.grid is None else t.grid.table.to_dict("records"),
+            "contour_ci": contour(t.contour_ci), "contour_point": contour(t.contour_point)}
+
+
+def _benchmarks_dict(t: TippingPoint) -> dict | None:
+    b = t.benchmarks
+    if b is None:
+        return None
+    return {"hr_label": b.hr_label, "hr": b.hr, "ci_lower": b.ci_lower, "ci_upper": b.ci_upper,
+            "table": b.table.to_dict("records"), "notes": b.notes}
+
+
+def _jsonable(x):
+    """Plain Python containers and numbers; NaN and infinities as None."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if x is None or isinstance(x, str):
+        return x
+    if x is pd.NA or x is pd.NaT:
+        return None
+    return str(x)
+
+
+def _stage(name, fn, notes, unavailable):
+    """Run one stage; warnings become notes, a CohortError/NotEstimableError 'unavailable'."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn()
+        except (CohortError, NotEstimableError) as exc:
+            unavailable[name] = " ".join(str(exc).split())
+            result = None
+    for w in caught:
+        notes.append(f"{name}: {' '.join(str(w.message).split())}")
+    return result
+
+
+def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
+                    covariates=None, jobs: int = 1, seed: int = DEFAULT_SEED,
+                    n_sim_ned: int = 2000, progress=None, primary=PRIMARY,
+                    landmarks=LANDMARK_MONTHS, vascular_invasion_draws: int = 10
+                    ) -> SensitivityReport:
+    """Run every sensitivity analysis of the package on one cohort.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    effects : EffectsReport, optional
+        The adjusted analysis (from :func:`causal_hcc.effects.adjust`); default: run it
+        without bootstrap (``n_boot=0``) on ``covariates``.
+    covariates : sequence of str, optional
+        PS covariates; default those of ``effects``, else ECOG, intrahepatic cCR and
+        vascular invasion.
+    jobs : int
+        Parallel workers of the specification grid (results identical to ``jobs=1``).
+    seed : int
+        Seed of the grid's random matching orders, the vascular-invasion draws and the
+        NED simulations (same seed, same report, bit for bit).
+    n_sim_ned : int
+        Simulations of the NED null.
+    progress : callable, optional
+        ``progress(done, total)``: the grid's rows plus one step per other stage.
+    primary : (method, estimand)
+        The primary adjusted HR for the tipping points (default IPTW ATE; see the module
+        docstring).
+    landmarks : sequence of float
+        Landmarks in months.
+    vascular_invasion_draws : int
+        Draws per k of the vascular-invasion what-if.
+
+    Returns
+    -------
+    SensitivityReport
+    """
+    if effects is not None and covariates is not None and \
+            tuple(covariates) != tuple(effects.covariates):
+        raise ValueError(f"covariates {tuple(covariates)} differ from those of the effects "
+                         f"report {tuple(effects.covariates)}; pass one or make them agree.")
+    covariates = tuple(covariates if covariates is not None else
+                       effects.covariates if effects is not None else DEFAULT_CONFOUNDERS)
+    notes, unavailable = [], {}
+    n_grid = len(build_specifications(default_covariate_sets(cohort), seed=seed))
+    total = n_grid + 8      # the grid's rows, then one step per other stage (8)
+    done = [0]
+
+    def tick(k=1):
+        done[0] += k
+        if progress is not None:
+            progress(done[0], total)
+
+    def stage(name, fn):
+        result = _stage(name, fn, notes, unavailable)
+        tick()
+        return result
+
+    if effects is None:
+        effects = stage("effects", lambda: adjust(cohort, covariates, n_boot=0, seed=seed))
+        if effects is None:
+            raise NotEstimableError("The adjusted analysis could not be run: "
+                                    + unavailable["effects"])
+    else:
+        tick()
+    evalues = stage("evalues", lambda: effect_evalues(effects))
+
+    def grid_progress(d, _total):
+        if progress is not None:
+            progress(done[0] + d, total)
+
+    grid = _stage("specification_grid", lambda: specification_grid(
+        cohort, seed=seed, jobs=jobs, progress=grid_progress), notes, unavailable)
+    done[0] += n_grid
+    if cohort.reconstructed and "vascular_invasion" in covariates:
+        vi = stage("vascular_invasion", lambda: vascular_invasion_sensitivity(
+            cohort, covariates=covariates, n_draws=vascular_invasion_draws, seed=seed))
+    else:
+        unavailable["vascular_invasion"] = (
+            "the vascular-invasion what-if (audit B6) is run on the bundled reconstruction "
+            "only, with vascular_invasion among the PS covariates")
+        vi = None
+        tick()
+    landmark = stage("landmark", lambda: landmark_analysis(
+        cohort, landmarks, covariates, adjust=landmark_iptw_hook(covariates)))
+    time_varying = stage("time_varying", lambda: time_varying_cox(cohort, covariates))
+    tipping = stage("tipping_point", lambda: tuple(
+        _tipping(name, cohort, effects_estimate(effects, *key), covariates)
+        for name, key in (("primary", tuple(primary)), ("crude", ("crude", None)))))
+    subgroups = stage("subgroups", lambda: subgroup_effects(cohort, covariates=covariates)
+                      if "oligometastatic" in cohort.data else _missing("oligometastatic"))
+    ned = stage("ned_null", lambda: ned_null_correlation(cohort, n_sim=n_sim_ned, seed=seed))
+    settings = {"covariates": list(covariates), "seed": seed, "jobs": jobs,
+                "reconstructed": bool(cohort.reconstructed), "primary": list(primary),
+                "n_sim_ned": n_sim_ned, "landmarks": list(landmarks),
+                "vascular_invasion_draws": vascular_invasion_draws,
+                "tipping_hr_u": list(TIPPING_HR_U),
+                "tipping_prevalences": list(TIPPING_PREVALENCES),
+                "contour_hr_u": list(CONTOUR_HR_U), "effects": effects.settings}
+    return SensitivityReport(cohort.label, effects, tuple(primary), evalues or (), grid, vi,
+                             landmark, time_varying, tipping or (), subgroups, ned,
+                             unavailable, settings, tuple(dict.fromkeys(notes)))
+
+
+def _missing(column):
+    raise CohortError([f"Column '{column}': not in the data; the subgroup analysis needs it."])
+
+
+def effects_estimate(effects: EffectsReport, method: str, estimand: str | None):
+    """The estimate of ``method`` (and ``estimand``) in an effects report."""
+    for e in effects.estimates:
+        if e.method == method and (estimand is None or e.estimand == estimand):
+            return e
+    raise NotEstimableError(f"The effects report has no estimate {method} {estimand or ''}.")
+
+
+# ----------------------------------------------------------------------------- summary
+def _hr_text(hr, lo, hi, p=None) -> str:
+    text = f"HR {hr:.2f} (95% CI {lo:.2f}-{hi:.2f}"
+    return text + (f", P {p:.3g})" if p is not None and math.isfinite(p) else ")")
+
+
+def _excludes_1(lo, hi) -> bool:
+    return hi < 1 or lo > 1
+
+
+def _summary(r: SensitivityReport) -> str:
+    lines = [r.label,
+             "Sensitivity analyses of local therapy vs no local therapy (reference), overall "
+             "survival; HR < 1 favours local therapy.",
+             "Claim under test (the paper): local therapy added to systemic therapy prolongs "
+             "overall survival."]
+    lines += _summary_effects(r) + _summary_grid(r) + _summary_evalues(r)
+    if r.evalues:
+        lines.append(f"Outcome proportion for the E-values: {r.evalues[0].conversion_reason}.")
+    lines += _summary_tipping(r) + _summary_immortal(r) + _summary_subgroups(r)
+    lines += _summary_vi(r) + _summary_ned(r) + _summary_conclusion(r)
+    for name, reason in r.unavailable.items():
+        lines.append(f"Not run: {name}: {reason}")
+    if r.notes:
+        lines.append(f"{len(r.notes)} notes (warnings raised inside the analyses) are listed "
+                     "in the report's notes.")
+    return "\n".join(lines)
+
+
+def _summary_effects(r) -> list[str]:
+    crude = r.estimate("crude")
+    out = [f"Crude: {_hr_text(crude.hr, crude.ci_lower, crude.ci_upper, crude.p_value)}."]
+    try:
+        p = r.estimate(*r.primary)
+    except KeyError:
+        return out + [f"Primary adjusted estimate {r.primary}: not in the effects report."]
+    if p.estimable:
+        ess = (f"; effective sample size {p.ess_treated:.1f} treated / {p.ess_control:.1f} "
+               "control" if p.ess_treated is not None else "")
+        out.append(f"Primary adjusted ({METHOD_LABELS.get(p.method, p.method)}"
+                   f"{' ' + p.estimand if p.estimand else ''}): "
+                   f"{_hr_text(p.hr, p.ci_lower, p.ci_upper, p.p_value)}{ess}.")
+    else:
+        out.append(f"Primary adjusted ({p.method} {p.estimand}): not estimable ({p.reason}).")
+    adjusted = [e for e in r.effects.estimates if e.method != "crude" and e.estimable]
+    excl = [e for e in adjusted if _excludes_1(e.ci_lower, e.ci_upper)]
+    out.append(f"Adjusted estimates of the effects report: the 95% CI excludes 1 in "
+               f"{len(excl)} of {len(adjusted)} (HRs from {min(e.hr for e in adjusted):.2f} "
+               f"to {max(e.hr for e in adjusted):.2f})." if adjusted else
+               "No adjusted estimate of the effects report is estimable.")
+    return out
+
+
+def _summary_grid(r) -> list[str]:
+    g = r.grid
+    if g is None:
+        return []
+    c = g.ci_counts()
+    return [f"Specification grid ({c['n_specifications']} specifications, "
+            f"{c['n_estimable']} estimable): {g.headline()} HR median {c['hr_median']:.2f}, "
+            f"range {c['hr_min']:.2f}-{c['hr_max']:.2f}. "
+            + g.headline(max_smd=BALANCE_THRESHOLD)]
+
+
+def _summary_evalues(r) -> list[str]:
+    out = []
+    for rec in r.evalues:
+        if rec.measure != "HR" or not rec.estimable:
+            continue
+        if rec.method == "crude" or (rec.method, rec.estimand) == tuple(r.primary):
+            out.append(f"E-value, {METHOD_LABELS.get(rec.method, rec.method)}"
+                       f"{' ' + rec.estimand if rec.estimand else ''} HR {rec.hr:.2f}: "
+                       f"{rec.evalue_point:.2f} for the point estimate, {rec.evalue_ci:.2f} "
+                       f"for the CI ({rec.outcome_conversion} outcome, HR converted to a "
+                       "risk ratio)." if rec.outcome_conversion == "common" else
+                       f"for the CI ({rec.outcome_conversion} outcome).")
+    return out
+
+
+def _summary_tipping(r) -> list[str]:
+    out = []
+    for t in r.tipping_points:
+        if not t.estimable or t.benchmarks is None:
+            continue
+        table = t.benchmarks.table
+        hits = table[table["ci_includes_1"].astype(bool) & table["estimable"].astype(bool)]
+        already = t.ci_lower <= 1 <= t.ci_upper
+        if already:
+            out.append(f"Benchmarks ({t.name} HR {t.hr:.2f}): its CI already includes 1.")
+            continue
+        named = sorted(set(f"{x.confounder} ({x.imbalance})" for x in hits.itertuples()))
+        out.append(f"Benchmarks ({t.name} HR {t.hr:.2f}, CI {t.ci_lower:.2f}-"
+                   f"{t.ci_upper:.2f}): an unmeasured binary confounder as strong and as "
+                   "imbalanced as "
+                   + (", ".join(named) + " would move the CI to include 1." if named else
+                      "any single observed confounder would not move the CI to include 1."))
+    return out
+
+
+def _summary_immortal(r) -> list[str]:
+    out = []
+    if r.landmark is not None:
+        parts = []
+        for d in r.landmark.datasets:
+            rows = [x for x in r.landmark.rows
+                    if x.analysis == f"landmark {d.landmark_months:g} months"]
+            parts.append(f"at {d.landmark_months:g} months ({d.n} alive, "
+                         f"{d.n_treated_by_landmark} treated by then) " + ", ".join(
+                             f"{_model_short(x.model)} " + (
+                                 f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
+                                 if x.estimable else "not estimable") for x in rows))
+        out.append("Landmark analyses (HR, treated = local therapy started by the "
+                   "landmark): " + "; ".join(parts) + ".")
+    if r.time_varying is not None:
+        parts = [f"{x.model}: " + (f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
+                                   if x.estimable else "not estimable")
+                 for x in r.time_varying.rows]
+        out.append("Local therapy as a time-varying covariate: " + "; ".join(parts) + ".")
+    return out
+
+
+def _model_short(model: str) -> str:
+    if model.startswith("adjust hook: "):
+        return model.split(",")[0].replace("adjust hook: ", "")
+    return "adjusted" if model.startswith("adjusted") else model
+
+
+def _summary_subgroups(r) -> list[str]:
+    s = r.subgroups
+    if s is None:
+        return []
+    parts = [f"{e.subgroup} {e.method}: " + (f"{e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})"
+                                             if e.estimable else "not estimable")
+             for e in s.estimates]
+    inter = [f"{t.model} P {t.p_value:.2f}" if t.estimable else f"{t.model} not estimable"
+             for t in s.interactions]
+    return [f"Subgroups by {s.variable}: " + "; ".join(parts) + ". Interaction (local therapy "
+            f"x {s.variable}): " + ", ".join(inter) + "."]
+
+
+def _summary_vi(r) -> list[str]:
+    v = r.vascular_invasion
+    if v is None:
+        return []
+    parts = []
+    for method, part in v.by_k.groupby("method", sort=False):
+        parts.append(f"{method} HR {part['hr_min'].min():.2f}-{part['hr_max'].max():.2f}, CI "
+                     f"excluding 1 in {int(part['n_ci_excludes_1'].sum())} of "
+                     f"{int(part['n_estimable'].sum())} scenarios")
+    ks = v.by_k["k"]
+    return [f"Vascular invasion in the treated arm set to k = {ks.min()}-{ks.max()} "
+            f"(reconstructed {v.observed_k}; a what-if on the reconstruction): "
+            + "; ".join(parts) + "."]
+
+
+def _summary_ned(r) -> list[str]:
+    n = r.ned_null
+    if n is None:
+        return []
+    out = []
+    for row in n.rows:
+        if row.estimable and row.null == "permuted_fraction":
+            out.append(f"NED time vs OS ({row.population}): observed r {row.r_observed:.2f}; "
+                       f"with no NED effect r is {row.r_null_median:.2f} (95% "
+                       f"{row.r_null_lower:.2f}-{row.r_null_upper:.2f}) by construction; the "
+                       f"published r {row.r_published} is "
+                       f"{'inside' if row.published_within_null_interval else 'outside'} "
+                       "that interval.")
+    return out
+
+
+def _summary_conclusion(r) -> list[str]:
+    out = ["What this says about the claim:"]
+    crude = r.estimate("crude")
+    if crude.estimable:
+        verb = "excludes" if _excludes_1(crude.ci_lower, crude.ci_upper) else "includes"
+        out.append(f"- Unadjusted, the HR is {crude.hr:.2f} and its 95% CI {verb} 1.")
+    try:
+        p = r.estimate(*r.primary)
+    except KeyError:
+        p = None
+    if p is not None and p.estimable:
+        verb = "excludes" if _excludes_1(p.ci_lower, p.ci_upper) else "includes"
+        out.append(f"- After the primary adjustment the HR is {p.hr:.2f} and its 95% CI "
+                   f"{verb} 1.")
+    if r.grid is not None:
+        c = r.grid.ci_counts()
+        b = r.grid.ci_counts(max_smd=BALANCE_THRESHOLD)
+        if c["n_estimable"]:
+            share = c["n_ci_excludes_1"] / c["n_estimable"]
+            out.append(f"- Across analytic choices the CI excludes 1 in {share:.0%} of "
+                       f"estimable specifications ({c['n_ci_excludes_1']} of "
+                       f"{c['n_estimable']}); among those balanced to max |SMD| <= "
+                       f"{BALANCE_THRESHOLD:g}, in {b['n_ci_excludes_1']} of "
+                       f"{b['n_estimable']}.")
+    t = next((t for t in r.tipping_points if t.name == "crude" and t.benchmarks is not None),
+             None)
+    if t is not None:
+        table = t.benchmarks.table
+        hits = table[table["ci_includes_1"].astype(bool) & table["estimable"].astype(bool)
+                     & (table["imbalance"] == "as observed")]
+        if len(hits):
+            out.append("- A single unmeasured confounder no stronger and no more imbalanced "
+                       f"than the observed {', '.join(sorted(set(hits['confounder'])))} "
+                       "would be enough to move the crude CI to include 1.")
+    if r.time_varying is not None:
+        rows = [x for x in r.time_varying.rows if x.estimable]
+        if rows:
+            out.append("- With local therapy counted from its start (no immortal time): "
+                       + "; ".join(f"{_model_short(x.model)} HR {x.hr:.2f}, CI "
+                                   + ("excludes" if _excludes_1(x.ci_lower, x.ci_upper)
+                                      else "includes") + " 1" for x in rows) + ".")
+    if r.settings.get("reconstructed"):
+        out.append("- These numbers come from the reconstructed pseudo-cohort: they show what "
+                   "the published aggregates are compatible with, not the study's "
+                   "patient-level results.")
+    return out

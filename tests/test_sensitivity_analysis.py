@@ -1,0 +1,223 @@
+"""The sensitivity report: E-values of an effects report, run_sensitivity, its figures.
+
+E-values are checked against the closed-form formulas (VanderWeele & Ding 2017; common
+outcome conversion, VanderWeele 2020) to rtol 1e-12; HRs reused from the effects report
+exactly; the landmark IPTW hook against effects.adjust on the landmark population (same
+estimator through a different code path, rtol 1e-10).
+"""
+
+import json
+import math
+import time
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from causal_hcc import plots
+from causal_hcc.data import load_bundled, validate_frame
+from causal_hcc.effects import adjust
+from causal_hcc.errors import CausalHccWarning
+from causal_hcc.sensitivity import (effect_evalues, landmark_dataset, landmark_iptw_hook,
+                                    run_sensitivity)
+
+KEYS = {"evalues", "specification_grid", "landmark", "time_varying", "tipping_point",
+        "benchmarks", "subgroups", "ned_null", "label"}
+
+
+@contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CausalHccWarning)
+        yield
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return load_bundled()
+
+
+@pytest.fixture(scope="module")
+def effects(cohort):
+    with _quiet():
+        return adjust(cohort, n_boot=0)
+
+
+@pytest.fixture(scope="module")
+def timed_report(cohort):
+    calls = []
+    start = time.perf_counter()
+    report = run_sensitivity(cohort, progress=lambda d, t: calls.append((d, t)))
+    return report, time.perf_counter() - start, calls
+
+
+@pytest.fixture(scope="module")
+def report(timed_report):
+    return timed_report[0]
+
+
+def _rr_common(hr):
+    return (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+
+
+def _evalue(rr):
+    x = 1 / rr if rr < 1 else rr
+    return x + math.sqrt(x * (x - 1))
+
+
+def test_evalues_of_every_hr(effects):
+    records = effect_evalues(effects)
+    hrs = [r for r in records if r.measure == "HR"]
+    assert [(r.method, r.estimand) for r in hrs] == [(e.method, e.estimand)
+                                                    for e in effects.estimates]
+    for r, e in zip(hrs, effects.estimates):
+        assert r.hr == e.hr and r.ci_lower == e.ci_lower and r.ci_upper == e.ci_upper
+        assert r.outcome_conversion == "common" and "42.1%" in r.conversion_reason
+        assert "32 of 76" in r.conversion_reason
+        # Closed form, rtol 1e-12.
+        assert r.evalue_point == pytest.approx(_evalue(_rr_common(e.hr)), rel=1e-12)
+        if e.ci_lower <= 1 <= e.ci_upper:
+            assert r.evalue_ci == 1.0
+        else:
+            limit = e.ci_upper if e.hr < 1 else e.ci_lower
+            assert r.evalue_ci == pytest.approx(_evalue(_rr_common(limit)), rel=1e-12)
+    crude = hrs[0]
+    assert crude.method == "crude" and crude.evalue_ci > 1    # crude CI excludes 1
+
+
+def test_evalues_rare_outcome_uses_hr(effects):
+    rec = effect_evalues(effects, outcome_proportion=0.1)[0]
+    assert rec.outcome_conversion == "rare" and rec.rr == rec.hr
+    assert rec.evalue_point == pytest.approx(_evalue(rec.hr), rel=1e-12)
+
+
+def test_evalues_of_curves(effects):
+    records = effect_evalues(effects)
+    curves = [r for r in records if r.measure != "HR"]
+    assert len(curves) == sum(len(c.table) for c in effects.curves)
+    rmst = [r for r in curves if r.measure == "RMST difference"]
+    assert rmst and all(not r.estimable and "No published conversion" in r.note for r in rmst)
+    table = effects.curves[0].table.set_index(["quantity", "months"])
+    lm12 = next(r for r in curves if r.method == effects.curves[0].method
+                and r.measure == "landmark risk difference" and r.months == 12)
+    treated, control = table.loc[("survival", 12.0), ["treated", "control"]]
+    # Risk ratio of death by 12 months, (1 - S1) / (1 - S0), rtol 1e-12.
+    assert lm12.rr == pytest.approx((1 - treated) / (1 - control), rel=1e-12)
+    assert lm12.evalue_point == pytest.approx(_evalue(lm12.rr), rel=1e-12)
+
+
+def test_landmark_hook_equals_adjust_on_landmark_population(cohort):
+    sub = landmark_dataset(cohort, 3).cohort
+    hook = landmark_iptw_hook(("ecog", "intrahepatic_ccr", "vascular_invasion"))
+    hr, lo, hi, p = hook(sub)
+    with _quiet():
+        ate = next(e for e in adjust(sub, n_boot=0).estimates
+                   if e.method == "iptw" and e.estimand == "ATE")
+    np.testing.assert_allclose([hr, lo, hi, p], [ate.hr, ate.ci_lower, ate.ci_upper,
+                                                 ate.p_value], rtol=1e-10)
+    assert "landmark survivors" in hook.__name__
+
+
+def test_report_keys_and_json(report, cohort):
+    d = report.to_dict()
+    assert KEYS <= set(d)
+    text = json.dumps(d, allow_nan=False)        # strict JSON: NaN written as null
+    assert json.loads(text)["label"] == cohort.label
+    rec = d["evalues"][0]
+    assert {"method", "estimand", "hr", "ci_lower", "ci_upper", "evalue_point", "evalue_ci",
+            "outcome_conversion"} <= set(rec)
+    # One E-value record per reported HR (unique method/estimand); curves apart.
+    assert len(d["evalues"]) == 8 and all(r["measure"] == "HR" for r in d["evalues"])
+    assert len({(r["method"], r["estimand"]) for r in d["evalues"]}) == 8
+    assert d["evalues_curves"] and all(r["measure"] != "HR" for r in d["evalues_curves"])
+    assert len(d["specification_grid"]) == 1000
+    assert d["primary"]["method"] == "iptw" and d["primary"]["estimand"] == "ATE"
+    assert set(d["tipping_point"]) == {"primary", "crude"} == set(d["benchmarks"])
+    assert d["unavailable"] == {}
+    assert d["settings"]["reconstructed"] is True
+
+
+def test_report_contents(report, effects):
+    primary = report.tipping_point("primary")
+    ate = next(e for e in effects.estimates if e.method == "iptw" and e.estimand == "ATE")
+    assert (primary.hr, primary.ci_lower, primary.ci_upper) == (ate.hr, ate.ci_lower,
+                                                                ate.ci_upper)
+    crude = report.tipping_point("crude")
+    assert crude.benchmarks is not None and crude.contour_ci.table["feasible"].any()
+    # The primary CI includes 1: the CI contour is empty and the point contour is used.
+    assert not primary.contour_ci.table["feasible"].any()
+    assert primary.contour is primary.contour_point
+    rows = report.landmark.to_frame()
+    assert set(rows.landmark_months) == {1.0, 3.0, 6.0} and len(rows) == 9
+    assert rows.model.str.contains("landmark survivors").sum() == 3
+    assert len(report.time_varying.rows) == 2
+    assert len(report.subgroups.estimates) == 6
+    assert report.ned_null.n_sim == 2000
+    assert report.vascular_invasion is not None
+    # Warnings raised inside the stages became notes (e.g. the extreme ATE weights).
+    assert any("Extreme propensity-score weights" in n for n in report.notes)
+
+
+def test_summary_generated_from_numbers(report):
+    text = report.summary()
+    assert text.startswith(report.label)
+    assert report.grid.headline() in text
+    crude = report.estimate("crude")
+    assert f"HR {crude.hr:.2f} (95% CI {crude.ci_lower:.2f}-{crude.ci_upper:.2f}" in text
+    assert "primary adjustment the HR is 1.72 and its 95% CI includes 1" in text
+    assert "reconstructed pseudo-cohort" in text
+    sentences = report.plain_sentences()
+    assert sentences and all(s in text for s in sentences)
+    assert report.tipping_contour is report.tipping_point("primary").contour
+    assert report.benchmarks is report.tipping_point("primary").benchmarks
+
+
+def test_run_time_and_progress(timed_report):
+    _, elapsed, calls = timed_report
+    assert elapsed < 60     # the issue's budget for the full default run (2 cores)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 1008
+
+
+def test_parallel_report_equals_serial(report, cohort, effects):
+    other = run_sensitivity(cohort, effects, jobs=2)
+    a, b = report.to_dict(), other.to_dict()
+    for d in (a, b):
+        d["settings"].pop("jobs")
+        d["notes"] = [n for n in d["notes"] if not n.startswith("effects:")]
+    assert a == b
+
+
+def test_real_data_without_optional_columns(cohort, effects):
+    frame = cohort.data.drop(columns=["months_to_local_therapy", "ned_achieved",
+                                      "ned_cumulative_months"])
+    real = validate_frame(frame, source="stand-in for patient-level data")
+    with _quiet():
+        real_effects = adjust(real, n_boot=0)
+    report = run_sensitivity(real, real_effects, n_sim_ned=10)
+    assert set(report.unavailable) == {"vascular_invasion", "landmark", "time_varying",
+                                       "ned_null"}
+    assert "months_to_local_therapy" in report.unavailable["landmark"]
+    assert report.label.startswith("Patient-level data")
+    assert report.summary().startswith(report.label)
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_covariates_must_agree(cohort, effects):
+    with pytest.raises(ValueError, match="differ"):
+        run_sensitivity(cohort, effects, covariates=("ecog",))
+
+
+def test_figures(report):
+    assert isinstance(plots.plot_specification_curve(report.grid, provenance=report.label),
+                      Figure)
+    fig = Figure()
+    assert plots.plot_specification_curve(report.grid, ax=fig.add_subplot()) is fig
+    crude = report.tipping_point("crude")
+    primary = report.tipping_point("primary")
+    for obj, bench in ((crude.contour_ci, crude.benchmarks), (primary.contour_ci, None),
+                       (primary.contour_point, primary.benchmarks), (crude.grid, None)):
+        assert isinstance(plots.plot_tipping_point(obj, bench, provenance="x"), Figure)
+    assert isinstance(plots.plot_subgroups(report.subgroups), Figure)
