@@ -121,3 +121,17 @@ def test_adjust_on_other_column_names_through_flags(tmp_path, capsys):
 def test_adjust_with_an_unknown_covariate_exits_2(capsys):
     assert main(["adjust", "--covariates", "ecog,bogus", "--bootstrap", "0"]) == 2
     assert "'bogus'" in capsys.readouterr().err
+
+
+def test_sensitivity_writes_json_with_the_documented_keys(tmp_path, capsys):
+    out = tmp_path / "sens"
+    assert main(["sensitivity", "--out", str(out), "--n-sim-ned", "200", "--formats", "png",
+                 "--quiet"]) == 0
+    payload = json.loads((out / "sensitivity.json").read_text())
+    assert {"evalues", "specification_grid", "landmark", "time_varying"} <= set(payload)
+    first = payload["evalues"][0]
+    assert {"method", "estimand", "hr", "ci_lower", "ci_upper", "evalue_point", "evalue_ci",
+            "outcome_conversion"} <= set(first)
+    assert all(r["outcome_conversion"] == "common" for r in payload["evalues"])
+    assert (out / "specification_curve.png").exists()
+    assert "What this says about the claim" in capsys.readouterr().out
