@@ -154,7 +154,8 @@ def cmd_adjust(args) -> int:
         warnings.simplefilter("always", CausalHccWarning)
         result = adjust(cohort, covariates, caliper_sd=args.caliper, ratio=args.ratio,
                         replace=args.replace, n_boot=args.bootstrap, seed=args.seed,
-                        jobs=args.jobs, progress=_progress(args, "bootstrap"))
+                        jobs=args.jobs, progress=_progress(args, "bootstrap"),
+                        dask_address=args.dask)
     out = _out_dir(args, cohort, "results")
     written = report.write_adjust(result, cohort, out, formats=args.formats,
                                   warnings_seen=[str(w.message) for w in caught])
@@ -239,7 +240,8 @@ def cmd_report(args) -> int:
         effects = adjust(cohort, covariates, caliper_sd=a.caliper_sd or None, ratio=a.ratio,
                          replace=a.replace, order=a.order, n_boot=a.bootstrap, seed=a.seed,
                          jobs=config.report.jobs,
-                         progress=None if quiet else _progress(args, "bootstrap"))
+                         progress=None if quiet else _progress(args, "bootstrap"),
+                         dask_address=args.dask)
         sensitivity = None
         if config.sensitivity.run:
             from causal_hcc.sensitivity import run_sensitivity
@@ -325,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bootstrap replicates (0 skips)")
     p.add_argument("--seed", type=int, default=20250710)
     p.add_argument("--jobs", type=int, default=1, help="parallel workers for the bootstrap")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap on this Dask "
+                   "scheduler (needs the 'dask' extra); same results as locally")
     p.add_argument("--out", metavar="DIR")
     p.add_argument("--formats", default="png,svg")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -353,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=None, metavar="N")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=int, default=None, help="parallel workers")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap on this Dask "
+                   "scheduler (needs the 'dask' extra)")
     p.add_argument("--formats", default=None, help="figure formats (default png,svg)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity analyses")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -3,14 +3,16 @@
 :func:`fit_cox` maximises the partial likelihood by Newton-Raphson (Efron or Breslow
 ties, case weights, strata) and reports the model-based variance (inverse information),
 the robust sandwich (``coxph(robust = TRUE)``) or the cluster-robust sandwich
-(``coxph(cluster = )``). :func:`cox_zph` is the proportional-hazards score test of
-survival 3.x's ``cox.zph``. :func:`cox_table` fits the univariable and multivariable
-models of the paper's Table 3 on a Cohort, each HR with its comparison and reference.
+(``coxph(cluster = )``). :func:`fit_cox_many` fits the same model for many weight
+vectors at once (bootstrap replicates, re-weighted samples) on one sorted copy of the
+data. :func:`cox_zph` is the proportional-hazards score test of survival 3.x's
+``cox.zph``. The paper's Table 3 models are in :mod:`causal_hcc.cox_table`.
 
 Every risk-set quantity is a sum over the patients still at risk. After one sort by
 (stratum, time) these are reverse cumulative sums, so a fit costs O(n log n) for the
-sort and O(n p^2) per iteration: the same code serves registry-sized cohorts, and many
-weight vectors could later be stacked along a new axis of the same sums.
+sort and O(n p^2) per iteration, the robust variance included (score residuals are
+cumulative sums too): the same code serves registry-sized cohorts. :func:`fit_cox_many`
+stacks the weight vectors along a new axis of the same sums.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import pandas as pd
 from scipy import special, stats
 
 from causal_hcc._numeric import z_value
-from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
-                               SmallSampleWarning)
+from causal_hcc.errors import ConvergenceWarning, NotEstimableError, SeparationWarning
 
 TIES = ("efron", "breslow")
+SEPARATION_REMEDY = ("Remedy: drop the covariate or merge its levels, or fit a "
+                     "Firth-penalised Cox model (e.g. R coxphf), which gives a finite "
+                     "estimate.")
 EPS = 1e-9                      # R coxph.control(eps), used as R does for the infinity check
 TOLER_INF = np.sqrt(EPS)        # R coxph.control(toler.inf): flag for infinite coefficients
 # Convergence is declared tighter than R's (relative log-likelihood change 1e-9), so that
@@ -91,6 +95,14 @@ class _RiskSets:
     slot_frac: np.ndarray      # Efron fraction k/d of each slot (0 for Breslow)
     slot_mw: np.ndarray        # weight of each slot: W/d (Efron) or W (Breslow)
     ties: str
+    # Index maps computed once so that each Newton-Raphson iteration is a few passes:
+    dead: np.ndarray           # sorted positions of the event rows
+    dead_group: np.ndarray     # group of each event row
+    group_first: np.ndarray    # first sorted row of each group's block
+    group_end: np.ndarray      # one past the last row of that block's stratum
+    row_hi: np.ndarray         # per row: groups of its stratum at or before its time, as
+    row_lo: np.ndarray         # the range [row_lo, row_hi) of global group indices
+    wx_dead: np.ndarray        # sum over events of w x (the constant part of the score)
 
 
 def _risk_sets(time, event, x, weight, stratum, ties) -> _RiskSets:
@@ -100,12 +112,14 @@ def _risk_sets(time, event, x, weight, stratum, ties) -> _RiskSets:
     means = xs.mean(axis=0)     # R centres covariates for numerical stability
     xs = xs - means
     n = t.size
-    new_block = np.r_[True, (t[1:] != t[:-1]) | (s[1:] != s[:-1])]
+    new_stratum = np.ones(n, dtype=bool)
+    new_stratum[1:] = s[1:] != s[:-1]
+    new_block = new_stratum.copy()
+    new_block[1:] |= t[1:] != t[:-1]
     block = np.cumsum(new_block) - 1
     block_first = np.flatnonzero(new_block)
-    new_stratum = np.r_[True, s[1:] != s[:-1]]
     stratum_first = np.flatnonzero(new_stratum)
-    stratum_end = np.r_[stratum_first[1:], n][np.cumsum(new_stratum) - 1]
+    stratum_end = np.append(stratum_first[1:], n)[np.cumsum(new_stratum) - 1]
     block_stratum_start = block[stratum_first][np.cumsum(new_stratum[block_first]) - 1]
     deaths = np.bincount(block, weights=d, minlength=block_first.size)
     death_w = np.bincount(block, weights=d * w, minlength=block_first.size)
@@ -122,23 +136,23 @@ def _risk_sets(time, event, x, weight, stratum, ties) -> _RiskSets:
         slot_group = np.arange(group_block.size)
         slot_frac = np.zeros(group_block.size)
         slot_mw = death_w[group_block]
+    dead = np.flatnonzero(d == 1)
+    group_first = block_first[group_block]
     return _RiskSets(order, t, d, xs, means, w, s, block, block_first, stratum_end,
                      block_stratum_start, group_block, row_group[block], slot_group,
-                     slot_frac, slot_mw, ties)
+                     slot_frac, slot_mw, ties, dead, row_group[block][dead], group_first,
+                     stratum_end[group_first],
+                     np.searchsorted(group_block, block, side="right"),
+                     np.searchsorted(group_block, block_stratum_start[block]),
+                     (w[dead, None] * xs[dead]).sum(axis=0))
 
 
-def _rev_cumsum(values: np.ndarray, rs: _RiskSets) -> np.ndarray:
-    """Sum over rows at or after each row within its stratum (sorted by time)."""
+def _risk_set_sums(values: np.ndarray, rs: _RiskSets) -> np.ndarray:
+    """Per event group: sum of ``values`` over its risk set (rows of its stratum from its
+    time on), by one reverse cumulative sum over the sorted rows."""
     c = np.cumsum(values[::-1], axis=0)[::-1]
     c = np.concatenate([c, np.zeros((1,) + values.shape[1:])])
-    return c[:-1] - c[rs.stratum_end]
-
-
-def _block_cumsum(values: np.ndarray, rs: _RiskSets) -> np.ndarray:
-    """Sum over blocks up to and including each block within its stratum."""
-    c = np.cumsum(values, axis=0)
-    c0 = np.concatenate([np.zeros((1,) + values.shape[1:]), c])
-    return c - c0[rs.block_stratum_start]
+    return c[rs.group_first] - c[rs.group_end]
 
 
 # ----------------------------------------------------------------------------- likelihood
@@ -162,22 +176,19 @@ def _terms(beta: np.ndarray, rs: _RiskSets) -> _Terms:
     shift = eta.max() if eta.size else 0.0
     risk = np.exp(eta - shift)
     wr = rs.weight * risk
-    first = rs.block_first[rs.group_block]
-    dead = rs.event == 1
-    s_all = _rev_cumsum(wr, rs)[first]
-    a_all = _rev_cumsum(wr[:, None] * rs.x, rs)[first]
-    grp_rows = rs.row_group[dead]
-    e_dead = np.bincount(grp_rows, weights=wr[dead], minlength=first.size)
-    a_dead = _group_sum(grp_rows, wr[dead, None] * rs.x[dead], first.size)
+    dead = rs.dead
+    wrx = np.column_stack([wr, wr[:, None] * rs.x])
+    all_sums = _risk_set_sums(wrx, rs)                 # (groups, 1 + p): S and A
+    dead_sums = _group_sum(rs.dead_group, wrx[dead], rs.group_first.size)
     g, frac = rs.slot_group, rs.slot_frac
-    den = s_all[g] - frac * e_dead[g]
-    mean = (a_all[g] - frac[:, None] * a_dead[g]) / den[:, None]
+    den = all_sums[g, 0] - frac * dead_sums[g, 0]
+    mean = (all_sums[g, 1:] - frac[:, None] * dead_sums[g, 1:]) / den[:, None]
     with np.errstate(divide="ignore"):
         loglik = float(np.sum(rs.weight[dead] * (eta[dead] - shift))
                        - np.sum(rs.slot_mw * np.log(den)))
-    score = (rs.weight[dead, None] * rs.x[dead]).sum(axis=0) - rs.slot_mw @ mean
+    score = rs.wx_dead - rs.slot_mw @ mean
     h = rs.slot_mw / den
-    info = _information(rs, wr, mean, h, np.ones_like(h))
+    info = _information(rs, wr, mean, h)
     return _Terms(loglik, score, info, risk, den, mean, h)
 
 
@@ -185,8 +196,10 @@ def _group_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Sum rows of ``values`` (1-D or 2-D) by integer ``index`` (fast np.add.at)."""
     if values.ndim == 1:
         return np.bincount(index, weights=values, minlength=size)
-    return np.stack([np.bincount(index, weights=values[:, j], minlength=size)
-                     for j in range(values.shape[1])], axis=1).reshape(size, values.shape[1])
+    # One bincount over (group, column) cells; each cell adds its rows in row order.
+    k = values.shape[1]
+    cells = (index[:, None] * k + np.arange(k)).ravel()
+    return np.bincount(cells, weights=values.ravel(), minlength=size * k).reshape(size, k)
 
 
 def _row_cumulative(rs: _RiskSets, per_slot: np.ndarray) -> np.ndarray:
@@ -201,19 +214,20 @@ def _row_cumulative(rs: _RiskSets, per_slot: np.ndarray) -> np.ndarray:
     full = _group_sum(rs.slot_group, per_slot, n_groups)
     part = _group_sum(rs.slot_group, rs.slot_frac.reshape((-1,) + (1,) * len(extra))
                       * per_slot, n_groups)
-    blocks = np.zeros((rs.block_first.size,) + extra)
-    blocks[rs.group_block] = full
-    out = _block_cumsum(blocks, rs)[rs.block]
-    dead = rs.event == 1
-    out[dead] -= part[rs.row_group[dead]]
+    cum = np.concatenate([np.zeros((1,) + extra), np.cumsum(full, axis=0)])
+    out = cum[rs.row_hi] - cum[rs.row_lo]
+    out[rs.dead] -= part[rs.dead_group]
     return out
 
 
-def _information(rs, wr, mean, h, slot_coef) -> np.ndarray:
-    """sum_s c_s mw_s [C_s / den_s - m_s m_s'] without forming per-slot p x p sums."""
-    row_h = _row_cumulative(rs, slot_coef * h)
+def _information(rs, wr, mean, h, slot_coef=None) -> np.ndarray:
+    """sum_s c_s mw_s [C_s / den_s - m_s m_s'] without forming per-slot p x p sums
+    (c_s = 1 unless ``slot_coef`` is given)."""
+    coef_h, coef_mw = (h, rs.slot_mw) if slot_coef is None else (slot_coef * h,
+                                                                  slot_coef * rs.slot_mw)
+    row_h = _row_cumulative(rs, coef_h)
     first = (rs.x * (wr * row_h)[:, None]).T @ rs.x
-    second = (mean * (slot_coef * rs.slot_mw)[:, None]).T @ mean
+    second = (mean * coef_mw[:, None]).T @ mean
     return first - second
 
 
@@ -222,7 +236,7 @@ def _score_residuals(rs: _RiskSets, tm: _Terms) -> np.ndarray:
     row_h = _row_cumulative(rs, tm.slot_h)
     row_hm = _row_cumulative(rs, tm.slot_h[:, None] * tm.slot_mean)
     resid = -tm.risk[:, None] * (rs.x * row_h[:, None] - row_hm)
-    dead = rs.event == 1
+    dead = rs.dead
     n_groups = rs.group_block.size
     mbar = _group_sum(rs.slot_group, tm.slot_mean, n_groups)
     mbar /= np.bincount(rs.slot_group, minlength=n_groups)[:, None]
@@ -407,13 +421,14 @@ def _warn_empty_levels(event, x, names) -> None:
             if event[at].sum() == 0:
                 warnings.warn(f"Covariate '{name}': no events among the {int(at.sum())} "
                               f"patients with {name} = {level:g}; (quasi-)separation, its "
-                              "hazard ratio tends to 0 or infinity and is not estimable.",
+                              "hazard ratio tends to 0 or infinity and is not estimable. "
+                              + SEPARATION_REMEDY,
                               SeparationWarning, stacklevel=4)
 
 
-def _newton(rs: _RiskSets, p: int, max_iter: int):
-    beta = np.zeros(p)
-    tm = _terms(beta, rs)
+def _newton(rs: _RiskSets, tm: _Terms, max_iter: int):
+    """Newton-Raphson with step halving from beta = 0 (``tm``: the terms there)."""
+    beta = np.zeros(rs.x.shape[1])
     loglik_null = tm.loglik
     converged, it = False, 0
     for it in range(1, max_iter + 1):
@@ -502,14 +517,21 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
     time, event, x, w, names = _check_inputs(time, event, covariates, weights, names)
     n, p = x.shape
     rs = _risk_sets(timefix(time), event, x, w, _codes(strata, n), ties)
-    _check_estimable(rs, names, _terms(np.zeros(p), rs).info)
+    tm0 = _terms(np.zeros(p), rs)
+    _check_estimable(rs, names, tm0.info)
     _warn_empty_levels(event, x, names)
-    beta, tm, loglik_null, iterations, converged = _newton(rs, p, max_iter)
+    try:
+        beta, tm, loglik_null, iterations, converged = _newton(rs, tm0, max_iter)
+        var_model = np.linalg.inv(tm.info)
+    except np.linalg.LinAlgError as exc:
+        # A coefficient ran off to infinity until the information matrix was singular.
+        raise NotEstimableError(f"Cox model ({', '.join(names)}): the information matrix "
+                                "became singular while a coefficient diverged "
+                                "((quasi-)separation). " + SEPARATION_REMEDY) from exc
     if not converged:
         warnings.warn(f"Cox model ({', '.join(names)}): Newton-Raphson did not converge in "
                       f"{max_iter} iterations; the estimates should not be reported as is.",
                       ConvergenceWarning, stacklevel=2)
-    var_model = np.linalg.inv(tm.info)
     # As R: the infinite-coefficient check only makes sense after convergence.
     infinite = _infinite(beta, tm, var_model, names) if converged else ()
     var, var_type, n_clusters = _variance(rs, tm, var_model, beta, cluster, robust, n)
@@ -527,7 +549,8 @@ def _infinite(beta, tm, var_model, names) -> tuple:
         warnings.warn(f"Cox model: the log-likelihood converged before the coefficient of "
                       f"{', '.join(repr(o) for o in out)}; it may be infinite "
                       "((quasi-)separation, e.g. a covariate level without events). Its HR "
-                      "is not estimable.", SeparationWarning, stacklevel=3)
+                      "is not estimable. " + SEPARATION_REMEDY, SeparationWarning,
+                      stacklevel=3)
     return out
 
 
@@ -672,297 +695,6 @@ def cox_zph(fit: CoxFit, transform: str = "km") -> PHTest:
                   float(stats.chi2.sf(global_chisq, p)), transform)
 
 
-# ----------------------------------------------------------------------------- Table 3
-@dataclass(frozen=True)
-class CoxVariable:
-    """How one Table 3 variable is coded for the Cox model: ``level`` (1) vs ``reference`` (0).
-
-    ``paper_same_direction`` is True when the paper's HR (read as audit C1 prescribes:
-    printed "A vs. B" = hazard of B relative to A) is for ``level`` vs ``reference``.
-    ``paper_key`` is the variable's key in ``paper_targets.json`` (``cox_table3``).
-    """
-
-    paper_key: str
-    column: str
-    label: str
-    level: str
-    reference: str
-    paper_same_direction: bool
-    rule: str            # how the 0/1 indicator is made: "==value", ">cut" or "==1", "==0"
-    value: object = 1
-
-    @property
-    def comparison(self) -> str:
-        return f"{self.label}: {self.level} vs {self.reference} (reference: {self.reference})"
-
-    @property
-    def paper_comparison(self) -> str:
-        if self.paper_same_direction:
-            return f"{self.level} vs {self.reference}"
-        return f"{self.reference} vs {self.level}"
-
-    def indicator(self, data: pd.DataFrame) -> np.ndarray:
-        """1.0 for ``level``, 0.0 for ``reference``, NaN where the value is missing."""
-        col = data[self.column]
-        missing = col.isna().to_numpy()
-        if self.rule == ">":
-            out = (pd.to_numeric(col) > self.value).to_numpy(float)
-        else:
-            out = (col == self.value).to_numpy(float)
-        out[missing] = np.nan
-        return out
-
-
-TABLE3_VARIABLES: tuple[CoxVariable, ...] = (
-    CoxVariable("sex", "sex", "sex", "female", "male", True, "==", "female"),
-    CoxVariable("age", "age", "age", ">50 years", "<=50 years", True, ">", 50),
-    CoxVariable("hepatitis", "hepatitis", "hepatitis", "no", "yes", True, "==", 0),
-    CoxVariable("cirrhosis", "cirrhosis", "cirrhosis", "yes", "no", False, "==", 1),
-    CoxVariable("ecog_ps", "ecog", "ECOG PS", "1", "0", True, "==", 1),
-    CoxVariable("child_pugh_class", "child_pugh", "Child-Pugh class", "B", "A", True, "==", "B"),
-    CoxVariable("afp", "afp_positive", "AFP", "positive", "negative", True, "==", 1),
-    CoxVariable("intrahepatic_milan", "milan_within", "intrahepatic lesions",
-                "within Milan criteria", "beyond Milan criteria", True, "==", 1),
-    CoxVariable("intrahepatic_ccr", "intrahepatic_ccr", "intrahepatic cCR", "yes", "no", True,
-                "==", 1),
-    CoxVariable("extrahepatic_max_diameter", "extrahepatic_max_diameter_cm",
-                "maximum extrahepatic lesion diameter", ">2 cm", "<=2 cm", True, ">", 2),
-    CoxVariable("oligometastasis", "oligometastatic", "oligometastasis", "yes", "no", False,
-                "==", 1),
-    CoxVariable("local_therapy", "local_therapy", "local therapy", "yes", "no", False, "==", 1),
-)
-"""Table 3 in package convention. Hepatitis keeps the paper's direction (no vs yes);
-cirrhosis, oligometastasis and local therapy are reversed relative to the paper's HRs,
-whose direction each row keeps in ``hr_paper`` for comparison (audit.md C1)."""
-
-
-@dataclass(frozen=True)
-class CoxTerm:
-    """One HR of a Cox table: comparison, reference, estimate, and the paper's direction.
-
-    ``hr``/``ci_lower``/``ci_upper`` are for ``level`` vs ``reference``;
-    ``hr_reversed`` etc. for ``reference`` vs ``level``; ``hr_paper`` etc. in the
-    direction of the paper's printed HR (``paper_comparison``). NaN when not estimable.
-    """
-
-    variable: str
-    model: str
-    comparison: str
-    level: str
-    reference: str
-    estimable: bool
-    reason: str
-    n: int
-    events: int
-    coef: float = np.nan
-    se: float = np.nan
-    hr: float = np.nan
-    ci_lower: float = np.nan
-    ci_upper: float = np.nan
-    p: float = np.nan
-    hr_reversed: float = np.nan
-    ci_lower_reversed: float = np.nan
-    ci_upper_reversed: float = np.nan
-    paper_comparison: str = ""
-    hr_paper: float = np.nan
-    ci_lower_paper: float = np.nan
-    ci_upper_paper: float = np.nan
-
-
-def _term(var: CoxVariable, model: str, fit: CoxFit | None, j: int, n: int, events: int,
-          reason: str = "") -> CoxTerm:
-    base = dict(variable=var.paper_key, model=model, comparison=var.comparison,
-                level=var.level, reference=var.reference, n=n, events=events,
-                paper_comparison=var.paper_comparison)
-    if fit is None:
-        return CoxTerm(estimable=False, reason=reason, **base)
-    hr, lo, hi = fit.hr[j], fit.ci_lower[j], fit.ci_upper[j]
-    paper = (hr, lo, hi) if var.paper_same_direction else (1 / hr, 1 / hi, 1 / lo)
-    return CoxTerm(estimable=True, reason="", coef=fit.coef[j], se=fit.se[j], hr=hr,
-                   ci_lower=lo, ci_upper=hi, p=fit.p[j], hr_reversed=1 / hr,
-                   ci_lower_reversed=1 / hi, ci_upper_reversed=1 / lo, hr_paper=paper[0],
-                   ci_lower_paper=paper[1], ci_upper_paper=paper[2], **base)
-
-
-def _fit_quietly(time, event, x, names, notes, **kwargs):
-    """fit_cox, turning trouble into (None, reason) and re-issuing its warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = fit_cox(time, event, x, names=names, **kwargs)
-        except NotEstimableError as exc:
-            return None, str(exc)
-    reason = ""
-    for w in caught:
-        notes.append(str(w.message))
-        warnings.warn(w.message, w.category, stacklevel=3)
-        if issubclass(w.category, (SeparationWarning, ConvergenceWarning)) and not reason:
-            reason = str(w.message)      # the first is the most specific
-    return (None, reason) if reason else (fit, "")
-
-
-@dataclass(frozen=True)
-class CoxTable:
-    """Univariable and multivariable Cox models of OS (the paper's Table 3).
-
-    Attributes
-    ----------
-    rows : tuple of CoxTerm
-        Univariable rows (every variable) then multivariable rows.
-    selected : tuple of str
-        Variables in the multivariable model.
-    selection : str
-        How they were chosen ("univariable P < 0.05" or "as specified").
-    select_p : float
-    multivariable : CoxFit or None
-    events_per_variable : float
-        Events of the multivariable model per covariate (NaN without one).
-    ph_test : PHTest or None
-        cox.zph of the multivariable model.
-    ph_test_local_therapy : PHTest or None
-        cox.zph of the univariable local-therapy model.
-    ties, variance_type : str
-    notes : tuple of str
-        Warnings raised while fitting, for the report.
-    """
-
-    rows: tuple
-    selected: tuple
-    selection: str
-    select_p: float
-    multivariable: CoxFit | None
-    events_per_variable: float
-    ph_test: PHTest | None
-    ph_test_local_therapy: PHTest | None
-    ties: str
-    variance_type: str
-    notes: tuple = ()
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table, one row per (model, variable)."""
-        return pd.DataFrame([vars(r) for r in self.rows])
-
-    def summary(self) -> str:
-        lines = [f"Cox models of overall survival ({self.ties} ties, {self.variance_type} "
-                 f"variance; HR for level vs reference, Wald 95% CI and P):"]
-        for r in self.rows:
-            est = (f"HR {r.hr:.3f} ({r.ci_lower:.3f}-{r.ci_upper:.3f}), P = {r.p:.3f}"
-                   if r.estimable else f"not estimable: {r.reason}")
-            lines.append(f"  [{r.model}] {r.comparison}: {est}")
-        lines.append(f"Multivariable model: {', '.join(self.selected) or 'none'} "
-                     f"({self.selection}); events per variable {self.events_per_variable:.1f}.")
-        if self.ph_test is not None:
-            lines.append(self.ph_test.summary())
-        return "\n".join(lines + [f"Note: {n}" for n in self.notes])
-
-
-def cox_table(cohort, variables: tuple[CoxVariable, ...] = TABLE3_VARIABLES, *,
-              ties: str = "efron", select_p: float = 0.05, multivariable=None,
-              conf_level: float = 0.95) -> CoxTable:
-    """Univariable Cox model of OS for each variable, then the multivariable model.
-
-    Parameters
-    ----------
-    cohort : causal_hcc.data.Cohort
-    variables : tuple of CoxVariable
-        Default: the paper's Table 3 variables in package convention.
-    ties : {"efron", "breslow"}
-        Efron is the package default (R's); SPSS, which the paper used, uses Breslow.
-    select_p : float
-        Variables with univariable Wald P below this enter the multivariable model.
-    multivariable : sequence of str, optional
-        ``paper_key`` s of the multivariable model, overriding the P-value rule.
-    conf_level : float
-
-    Returns
-    -------
-    CoxTable
-
-    Warns
-    -----
-    SmallSampleWarning
-        Fewer than 10 events per covariate in the multivariable model.
-    SeparationWarning, ConvergenceWarning
-        From a model; that row is then not estimable, with the reason.
-
-    Notes
-    -----
-    Each model is a complete-case analysis of its own variables (``n`` per row). The
-    model-based variance is used, as the paper's SPSS Cox regression and R's ``coxph``.
-    """
-    data, notes = cohort.data, []
-    time, event = data["os_months"].to_numpy(float), data["death"].to_numpy(float)
-    rows, uni_p, columns = [], {}, {}
-    for var in variables:
-        row, x = _univariable(var, data, time, event, ties, conf_level, notes)
-        rows.append(row)
-        if row.estimable:
-            uni_p[var.paper_key], columns[var.paper_key] = row.p, x
-    small = [r.variable for r in rows if r.estimable and r.events < 10]
-    if small:
-        _small_sample(f"univariable Cox models with fewer than 10 events ({', '.join(small)})",
-                      notes)
-    selected = tuple(multivariable) if multivariable is not None else tuple(
-        k for k, p in uni_p.items() if p < select_p)
-    multi, epv, multi_rows = _multivariable(selected, variables, columns, time, event, ties,
-                                            conf_level, notes)
-    local = _local_therapy_zph(variables, columns, time, event, ties, notes)
-    selection = ("as specified" if multivariable is not None
-                 else f"univariable Wald P < {select_p:g}")
-    return CoxTable(tuple(rows + multi_rows), selected, selection, select_p, multi, epv,
-                    None if multi is None else cox_zph(multi), local, ties, "model",
-                    tuple(notes))
-
-
-def _univariable(var, data, time, event, ties, conf_level, notes):
-    if var.column not in data:
-        return _term(var, "univariable", None, 0, 0, 0,
-                     f"column '{var.column}' is not in the data"), None
-    x = var.indicator(data)
-    ok = ~np.isnan(x)
-    n, events = int(ok.sum()), int(event[ok].sum())
-    if n == 0:
-        return _term(var, "univariable", None, 0, 0, 0, f"'{var.column}' is all missing"), None
-    fit, reason = _fit_quietly(time[ok], event[ok], x[ok], [var.paper_key], notes, ties=ties,
-                               conf_level=conf_level)
-    return _term(var, "univariable", fit, 0, n, events, reason), x
-
-
-def _multivariable(selected, variables, columns, time, event, ties, conf_level, notes):
-    by_key = {v.paper_key: v for v in variables}
-    unknown = [k for k in selected if k not in columns]
-    if not selected or unknown:
-        if unknown:
-            notes.append(f"multivariable model not fitted: {', '.join(unknown)} not estimable "
-                         "or not in the data")
-        return None, np.nan, []
-    x = np.column_stack([columns[k] for k in selected])
-    ok = ~np.isnan(x).any(axis=1)
-    events = int(event[ok].sum())
-    epv = events / len(selected)
-    if epv < 10:
-        _small_sample(f"multivariable Cox model: {events} events for {len(selected)} "
-                      f"covariates ({epv:.1f} events per variable, below 10)", notes)
-    fit, reason = _fit_quietly(time[ok], event[ok], x[ok], list(selected), notes, ties=ties,
-                               conf_level=conf_level)
-    rows = [_term(by_key[k], "multivariable", fit, j, int(ok.sum()), events, reason)
-            for j, k in enumerate(selected)]
-    return fit, epv, rows
-
-
-def _local_therapy_zph(variables, columns, time, event, ties, notes):
-    if "local_therapy" not in columns:
-        return None
-    fit, _ = _fit_quietly(time, event, columns["local_therapy"], ["local_therapy"], notes,
-                          ties=ties)
-    return None if fit is None else cox_zph(fit)
-
-
-def _small_sample(message: str, notes: list) -> None:
-    notes.append(message)
-    warnings.warn(message + "; estimates are unstable.", SmallSampleWarning, stacklevel=4)
-
-
 def fit_cox_frame(frame: pd.DataFrame, covariates, *, time_col: str = "os_months",
                   event_col: str = "death", weights_col: str | None = None,
                   strata_col: str | None = None, cluster_col: str | None = None,
@@ -983,3 +715,452 @@ def fit_cox_frame(frame: pd.DataFrame, covariates, *, time_col: str = "os_months
                    frame[covariates].to_numpy(float), weights=col(weights_col),
                    strata=col(strata_col), cluster=col(cluster_col), robust=robust,
                    ties=ties, names=covariates, conf_level=conf_level)
+
+
+# ----------------------------------------------------------------------------- many fits
+BATCH_BYTES = 2 ** 27           # working memory of one batch of weight vectors (~128 MB)
+MANY_STATUS = {
+    "ok": "converged",
+    "no_events": "no events with positive weight",
+    "not_estimable": "a covariate is constant or collinear among the rows with positive "
+                     "weight (as fit_cox's NotEstimableError)",
+    "separation": "a binary covariate has no events with positive weight at one of its "
+                  "levels: its coefficient is infinite (fit_cox's SeparationWarning)",
+    "not_converged": "Newton-Raphson did not converge in max_iter iterations (or the "
+                     "information matrix became singular)",
+    "infinite": "the coefficient may be infinite (R's toler.inf check, as fit_cox)",
+}
+
+
+@dataclass(frozen=True)
+class CoxManyFit:
+    """Cox models of one data set under many weight vectors (row b: weight vector b).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Covariate names.
+    coef : ndarray (B, p)
+        Log hazard ratios; NaN where ``status`` is not ``"ok"``.
+    se_model : ndarray (B, p)
+        Model-based SE (inverse information, R's ``se(coef)`` without ``robust``); NaN
+        where ``status`` is not ``"ok"``.
+    loglik, loglik_null : ndarray (B,)
+        Partial log-likelihood at the estimate (NaN when not ok) and at zero.
+    iterations : ndarray (B,) of int
+        Newton-Raphson iterations (0 when not attempted).
+    status : ndarray (B,) of str
+        ``"ok"`` or why the row is NaN: a key of :data:`MANY_STATUS`.
+    n, events : int
+        Rows and events of the data (unweighted; a row with weight 0 in a replicate is
+        left out of that replicate's fit).
+    ties : {"efron", "breslow"}
+    """
+
+    names: tuple
+    coef: np.ndarray
+    se_model: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+    n: int
+    events: int
+    ties: str
+
+    @property
+    def ok(self) -> np.ndarray:
+        """True where the fit converged to a finite estimate."""
+        return self.status == "ok"
+
+    @property
+    def n_failed(self) -> int:
+        return int(np.sum(~self.ok))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per weight vector: status, iterations, log-likelihood, coef_*, se_*."""
+        frame = pd.DataFrame({"replicate": np.arange(len(self.status)), "status": self.status,
+                              "iterations": self.iterations, "loglik": self.loglik})
+        for j, name in enumerate(self.names):
+            frame[f"coef_{name}"] = self.coef[:, j]
+            frame[f"se_{name}"] = self.se_model[:, j]
+        return frame
+
+    def summary(self) -> str:
+        """Counts of successful and failed fits, with the reasons."""
+        failed = {s: int(np.sum(self.status == s)) for s in MANY_STATUS if s != "ok"}
+        reasons = "; ".join(f"{k} {v}: {MANY_STATUS[k]}" for k, v in failed.items() if v)
+        return (f"{len(self.status)} Cox models ({self.ties} ties, model-based SE; "
+                f"covariates {', '.join(self.names)}): {int(self.ok.sum())} converged, "
+                f"{self.n_failed} NaN" + (f" ({reasons})." if reasons else "."))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The sorted data and tie structure (_RiskSets, unit weights) shared by every weight
+    vector, with what the batched sums need besides."""
+
+    rs: _RiskSets
+    xx: np.ndarray            # products x_j x_k for j <= k (n, p(p+1)/2)
+    pairs: tuple              # the (j, k) of each column of xx
+    group_start: np.ndarray   # first entry of each group in rs.dead
+    binary: tuple             # (column, level value) pairs of two-valued covariates
+
+
+def _layout(rs: _RiskSets) -> _Layout:
+    p = rs.x.shape[1]
+    pairs = tuple((j, k) for j in range(p) for k in range(j, p))
+    binary = []
+    for j in range(p):
+        levels = np.unique(rs.x[:, j])
+        if levels.size == 2:
+            binary += [(j, level) for level in levels]
+    return _Layout(rs, np.column_stack([rs.x[:, j] * rs.x[:, k] for j, k in pairs]), pairs,
+                   np.searchsorted(rs.dead_group, np.arange(rs.group_block.size)),
+                   tuple(binary))
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """The Efron (or Breslow) denominator terms of every weight vector, one after another.
+
+    With weight vector b, event group g has d_bg events (copies with positive weight)
+    and so d_bg Efron slots k = 0..d_bg-1 (fraction k/d_bg, weight dw_bg/d_bg), or one
+    Breslow slot (weight dw_bg). Slots are stored by vector, then group, then k.
+    """
+
+    group: np.ndarray
+    frac: np.ndarray
+    mw: np.ndarray
+    start: np.ndarray         # offsets: slots of vector b are start[b]:start[b + 1]
+
+    def subset(self, reps: np.ndarray):
+        """(position in ``reps``, group, frac, mw) of the slots of vectors ``reps``."""
+        count = self.start[reps + 1] - self.start[reps]
+        local = np.repeat(np.arange(reps.size), count)
+        offset = np.repeat(self.start[reps] - (np.cumsum(count) - count), count)
+        pos = offset + np.arange(local.size)
+        return local, self.group[pos], self.frac[pos], self.mw[pos]
+
+
+def _slots(deaths: np.ndarray, death_w: np.ndarray, ties: str) -> _Slots:
+    n_vec, n_groups = deaths.shape
+    d = deaths.ravel()
+    count = d if ties == "efron" else (d > 0).astype(np.int64)
+    nz = np.flatnonzero(count)
+    per = count[nz]
+    cell = np.repeat(nz, per)
+    if ties == "efron":
+        k = np.arange(cell.size) - np.repeat(np.cumsum(per) - per, per)
+        frac = k / np.repeat(per, per)
+        mw = np.repeat(death_w.ravel()[nz] / per, per)
+    else:
+        frac = np.zeros(cell.size)
+        mw = death_w.ravel()[nz]
+    rep = cell // n_groups
+    return _Slots(cell % n_groups, frac, mw, np.searchsorted(rep, np.arange(n_vec + 1)))
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Weight vectors of one batch, sorted like the data, and their constant parts."""
+
+    weight: np.ndarray        # (B, n)
+    slots: _Slots
+    wx_dead: np.ndarray       # (B, p): sum over events of w x
+    n_groups: int
+
+
+def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk):
+    """Log-likelihood, score and information of the vectors ``reps`` at ``beta`` (k, p).
+
+    The sums of _terms, with a leading axis over vectors. Every operation is
+    elementwise, a reduction or cumulative sum along the row axis, or a bincount over one
+    vector's slots in order, so a vector's numbers do not depend on which other vectors
+    share the batch (results are the same for any batching).
+    """
+    rs = lay.rs
+    k, p = beta.shape
+    n_groups = ch.n_groups
+    w = ch.weight[reps]
+    eta = beta[:, :1] * rs.x[:, 0]
+    for j in range(1, p):
+        eta += beta[:, j:j + 1] * rs.x[:, j]
+    # Shift by the largest eta among rows in the fit: ratios are unchanged, no overflow.
+    shift = np.max(np.where(w > 0, eta, -np.inf), axis=1)
+    wr = w * np.exp(eta - shift[:, None])
+    s_all = _rev_gather(wr, rs)
+    a_all = np.stack([_rev_gather(wr * rs.x[:, j], rs) for j in range(p)], axis=-1)
+    wr_dead = _columns(wr, rs.dead)
+    s_dead = np.add.reduceat(wr_dead, lay.group_start, axis=1)
+    a_dead = np.stack([np.add.reduceat(wr_dead * rs.x[rs.dead, j], lay.group_start, axis=1)
+                       for j in range(p)], axis=-1)
+    local, group, frac, mw = ch.slots.subset(reps)
+    cell = local * n_groups + group
+    den = s_all.ravel()[cell] - frac * s_dead.ravel()[cell]
+    mean = (a_all.reshape(-1, p)[cell] - frac[:, None] * a_dead.reshape(-1, p)[cell]) \
+        / den[:, None]
+    loglik = _row_sum(_columns(w, rs.dead) * (_columns(eta, rs.dead) - shift[:, None])) \
+        - np.bincount(local, weights=mw * np.log(den), minlength=k)
+    score = ch.wx_dead[reps] - np.stack(
+        [np.bincount(local, weights=mw * mean[:, j], minlength=k) for j in range(p)], axis=1)
+    h = mw / den
+    full = np.bincount(cell, weights=h, minlength=k * n_groups).reshape(k, n_groups)
+    part = np.bincount(cell, weights=frac * h, minlength=k * n_groups).reshape(k, n_groups)
+    cum = np.zeros((k, n_groups + 1))
+    np.cumsum(full, axis=1, out=cum[:, 1:])
+    # Each row's share of the hazard increments of the risk sets it belongs to (as
+    # _row_cumulative): all groups of its stratum up to its own time, less the Efron
+    # fraction at its own event time.
+    row_h = cum[:, rs.row_hi] - cum[:, rs.row_lo]
+    row_h[:, rs.dead] -= part[:, rs.dead_group]
+    v = wr * row_h
+    info = np.empty((k, p, p))
+    for col, (j, l) in enumerate(lay.pairs):
+        info[:, j, l] = info[:, l, j] = _row_sum(v * lay.xx[:, col]) - np.bincount(
+            local, weights=mw * mean[:, j] * mean[:, l], minlength=k)
+    return loglik, score, info
+
+
+def _columns(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[:, index] in C order (fancy indexing along axis 1 returns Fortran order)."""
+    return np.ascontiguousarray(values[:, index])
+
+
+def _row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum of each row, pairwise along the row: for a C-ordered array numpy sums each row
+    the same way whatever the number of rows (a Fortran-ordered one is summed column by
+    column, which would make a vector's result depend on its batch)."""
+    return np.ascontiguousarray(values).sum(axis=1)
+
+
+def _rev_gather(values: np.ndarray, rs: _RiskSets) -> np.ndarray:
+    """Per vector, the sum over each event group's risk set (rows from its time on)."""
+    c = np.cumsum(values[:, ::-1], axis=1)[:, ::-1]
+    n = values.shape[1]
+    end = np.where(rs.group_end < n, c[:, np.minimum(rs.group_end, n - 1)], 0.0)
+    return c[:, rs.group_first] - end
+
+
+def _solve_many(info: np.ndarray, score: np.ndarray):
+    """Newton steps info^-1 score per vector; NaN rows where the information is singular."""
+    try:
+        return np.linalg.solve(info, score[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full_like(score, np.nan)
+        for i in range(score.shape[0]):
+            try:
+                out[i] = np.linalg.solve(info[i], score[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _not_estimable_many(info0: np.ndarray) -> np.ndarray:
+    """fit_cox's estimability check (leading sub-matrices of the information at 0)."""
+    bad = np.zeros(info0.shape[0], dtype=bool)
+    for j in range(info0.shape[1]):
+        sub = info0[:, :j + 1, :j + 1]
+        eig = np.linalg.eigvalsh(sub)
+        scale = np.maximum(np.max(np.abs(np.diagonal(sub, axis1=1, axis2=2)), axis=1), 1e-300)
+        bad |= ~(eig.min(axis=1) > 1e-10 * scale)
+    return bad
+
+
+def _newton_many(reps, lay, ch, max_iter, out) -> None:
+    """Newton-Raphson with step halving for each vector of ``reps``, as fit_cox's _newton.
+
+    Fills ``out`` (coef, loglik, iterations, status, and the final score and information).
+    Each vector stops on its own criterion; the batch shrinks as vectors converge.
+    """
+    rs = lay.rs
+    beta = np.zeros((reps.size, rs.x.shape[1]))
+    loglik, score, info = _many_terms(beta, reps, lay, ch)
+    out["loglik_null"][reps] = loglik
+    bad = _not_estimable_many(info)
+    out["status"][reps[bad]] = "not_estimable"
+    for j, level in lay.binary:
+        at = rs.x[rs.dead, j] == level
+        no_events = ~np.any(ch.weight[np.ix_(reps, rs.dead[at])] > 0, axis=1)
+        out["status"][reps[~bad & no_events]] = "separation"
+        bad |= no_events
+    keep = ~bad
+    active, beta, loglik, score, info = (reps[keep], beta[keep], loglik[keep], score[keep],
+                                         info[keep])
+    for it in range(1, max_iter + 1):
+        if active.size == 0:
+            break
+        new = beta + _solve_many(info, score)
+        ll_new, sc_new, in_new = _many_terms(new, active, lay, ch)
+        worse = ~(np.isfinite(ll_new) & (ll_new >= loglik - 1e-12 * np.abs(loglik)))
+        halvings = 0
+        while worse.any() and halvings < 40:
+            i = np.flatnonzero(worse)
+            new[i] = (beta[i] + new[i]) / 2          # step halving, as R's coxfit6
+            ll_new[i], sc_new[i], in_new[i] = _many_terms(new[i], active[i], lay, ch)
+            worse[i] = ~(np.isfinite(ll_new[i]) & (ll_new[i] >= loglik[i] - 1e-12
+                                                    * np.abs(loglik[i])))
+            halvings += 1
+        with np.errstate(invalid="ignore"):
+            small_step = np.all(np.abs(new - beta) <= STEP_TOL * (1 + np.abs(new)), axis=1)
+            flat = np.abs(ll_new - loglik) <= LOGLIK_TOL * np.abs(ll_new)
+        done = small_step | flat
+        beta, loglik, score, info = new, ll_new, sc_new, in_new
+        out["iterations"][active] = it
+        for name, value in (("coef", beta), ("loglik", loglik), ("score", score),
+                            ("info", info)):
+            out[name][active[done]] = value[done]
+        out["status"][active[done]] = "ok"
+        keep = ~done
+        active, beta, loglik, score, info = (active[keep], beta[keep], loglik[keep],
+                                             score[keep], info[keep])
+    out["status"][active] = "not_converged"
+
+
+def _weight_matrix(weights, copies, n: int):
+    w = np.asarray(weights, dtype=float)
+    if w.ndim == 1:
+        w = w[None, :]
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must have shape (B, {n}) (one weight vector per row), "
+                         f"not {np.shape(weights)}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be finite and >= 0 (0 leaves a row out of that fit)")
+    if copies is None:
+        return w, (w > 0).astype(float)
+    c = np.asarray(copies, dtype=float).reshape(w.shape)
+    if not (np.isfinite(c).all() and (c >= 0).all() and (c == np.round(c)).all()):
+        raise ValueError("copies must be non-negative whole numbers")
+    if ((c > 0) != (w > 0)).any():
+        raise ValueError("copies must be > 0 exactly where weights are > 0")
+    return w, c
+
+
+def fit_cox_many(time, event, covariates, weights, *, copies=None, strata=None,
+                 ties: str = "efron", names=None, max_iter: int = 50) -> CoxManyFit:
+    """Fit one Cox model for each of many weight vectors (e.g. bootstrap replicates).
+
+    Parameters
+    ----------
+    time : array_like, shape (n,)
+        Follow-up times (months); times equal up to floating-point noise are tied, as
+        in R (``timefix``, applied once to all n rows).
+    event : array_like, shape (n,)
+        1 = event (death), 0 = censored.
+    covariates : array_like, shape (n, p)
+        Design matrix, already coded (no intercept).
+    weights : array_like, shape (B, n)
+        One weight vector per row: case weights >= 0; rows with weight 0 are left out
+        of that fit. A bootstrap replicate is its multiplicity (times drawn) times any
+        matching or IPTW weight, over the original n rows.
+    copies : array_like, shape (B, n), optional
+        How many tied rows each weighted row stands for (> 0 exactly where the weight
+        is > 0). Default 1: each row is one row weighted as R's ``coxph(weights = )``.
+        For bootstrap replicates pass the multiplicity: under Efron's approximation a
+        patient drawn k times is k tied events, not one event of weight k (Breslow is
+        the same either way).
+    strata : array_like, optional
+        Stratum labels (shared by every vector).
+    ties : {"efron", "breslow"}
+    names : sequence of str, optional
+    max_iter : int
+        Newton-Raphson iterations per vector before it is reported "not_converged".
+
+    Returns
+    -------
+    CoxManyFit
+        coef (B, p), model-based SEs, log-likelihoods, iterations, and a status per
+        vector; no warnings: trouble is a NaN row with its ``status``.
+
+    Notes
+    -----
+    Row b equals ``fit_cox(time[w_b > 0], event[w_b > 0], covariates[w_b > 0],
+    weights=w_b[w_b > 0])`` (R ``coxph(..., weights = w)``, its ``se(coef)``) to
+    rounding error, or, with ``copies``, the fit on the rows repeated ``copies`` times
+    with the per-copy weights. The data are sorted once; for all vectors at once the
+    risk-set sums are cumulative sums along the sorted axis and the Newton-Raphson
+    steps (with step halving, R's and fit_cox's convergence rules, per vector) are
+    batched. A vector is NaN, with its ``status``, when it has no events, a covariate
+    is constant or collinear, a two-valued covariate has no events at one level, the
+    iterations do not converge, or a coefficient is infinite. Work per iteration is
+    O(B n p^2); vectors are processed in batches of at most :data:`BATCH_BYTES` of
+    working memory, and a vector's result does not depend on the batching.
+
+    References
+    ----------
+    Therneau & Grambsch (2000), Modeling Survival Data, ch. 3 and 7.
+    """
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
+    time, event, x, _, names = _check_inputs(time, event, covariates, None, names)
+    n, p = x.shape
+    w_all, c_all = _weight_matrix(weights, copies, n)
+    rs = _risk_sets(timefix(time), event, x, np.ones(n), _codes(strata, n), ties)
+    lay = _layout(rs)
+    n_vec = w_all.shape[0]
+    out = {"coef": np.full((n_vec, p), np.nan), "loglik": np.full(n_vec, np.nan),
+           "loglik_null": np.full(n_vec, np.nan), "score": np.full((n_vec, p), np.nan),
+           "info": np.full((n_vec, p, p), np.nan), "iterations": np.zeros(n_vec, dtype=int),
+           "status": np.full(n_vec, "no_events", dtype="<U13")}
+    batch = max(1, BATCH_BYTES // (8 * n * (2 * p + 10)))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        for first in range(0, n_vec, batch):
+            _fit_batch(slice(first, first + batch), w_all, c_all, lay, ties, max_iter, out)
+    return _many_result(out, names, n, int(rs.event.sum()), ties)
+
+
+def _fit_batch(rows: slice, w_all, c_all, lay: _Layout, ties, max_iter, out) -> None:
+    """Sort one batch's weight vectors like the data and fit them (results into out)."""
+    rs = lay.rs
+    part = {k: v[rows] for k, v in out.items()}   # views: filled in place
+    if rs.dead.size == 0:
+        return
+    w = np.ascontiguousarray(w_all[rows][:, rs.order])
+    w_dead = _columns(w, rs.dead)
+    death_w = np.add.reduceat(w_dead, lay.group_start, axis=1)
+    deaths = np.add.reduceat(_columns(c_all[rows][:, rs.order], rs.dead), lay.group_start,
+                             axis=1)
+    wx_dead = np.stack([_row_sum(w_dead * rs.x[rs.dead, j]) for j in range(rs.x.shape[1])],
+                       axis=1)
+    ch = _Chunk(w, _slots(np.rint(deaths).astype(np.int64), death_w, ties), wx_dead,
+                lay.group_start.size)
+    reps = np.flatnonzero(_row_sum(w_dead) > 0)
+    if reps.size:
+        part["status"][reps] = "ok"
+        _newton_many(reps, lay, ch, max_iter, part)
+
+
+def _many_result(out, names, n, events, ties) -> CoxManyFit:
+    ok = out["status"] == "ok"
+    p = len(names)
+    var = np.full((ok.size, p, p), np.nan)
+    if ok.any():
+        var[ok] = _invert_many(out["info"][ok])
+        # As fit_cox: the Newton step still to take is large relative to the coefficient.
+        step = np.abs((out["score"][:, :, None] * var).sum(axis=1))
+        infinite = ok & np.any((step > EPS) & (step > TOLER_INF * np.abs(out["coef"])), axis=1)
+        out["status"][infinite] = "infinite"
+        # A variance that is not positive: the information is not positive definite.
+        ok &= ~infinite & np.all(np.diagonal(var, axis1=1, axis2=2) > 0, axis=1)
+        out["status"][~ok & (out["status"] == "ok")] = "not_converged"
+    with np.errstate(invalid="ignore"):
+        se = np.where(ok[:, None], np.sqrt(np.diagonal(var, axis1=1, axis2=2)), np.nan)
+    coef = np.where(ok[:, None], out["coef"], np.nan)
+    loglik = np.where(ok, out["loglik"], np.nan)
+    arrays = [coef, se, loglik, out["loglik_null"], out["iterations"], out["status"]]
+    for a in arrays:
+        a.setflags(write=False)
+    return CoxManyFit(tuple(names), *arrays, n=n, events=events, ties=ties)
+
+
+def _invert_many(info: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        out = np.full_like(info, np.nan)
+        for i in range(info.shape[0]):
+            try:
+                out[i] = np.linalg.inv(info[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out

@@ -27,18 +27,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
+from scipy.special import xlogy
 
-from causal_hcc.balance import BalanceTable, balance_table
-from causal_hcc.cox import fit_cox
+from causal_hcc.balance import balance_table
+from causal_hcc.cox import fit_cox, fit_cox_many
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import MatchedSample, match_on_logit, match_patients
+from causal_hcc.parallel import run_parallel
 from causal_hcc.propensity import PropensityModel, build_design, fit_logistic, fit_propensity
 from causal_hcc.survival import kaplan_meier, survival_curve
-from causal_hcc.weighting import Weights, compute_weights, ps_weights
+from causal_hcc.weighting import compute_weights, ps_weights
 
 COMPARISON = "local therapy vs no local therapy (reference)"
 LANDMARKS = (12.0, 24.0, 36.0, 60.0)
@@ -316,6 +319,11 @@ def _curves_table(values, boot=None) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- bootstrap
+BOOT_METHODS = ("psm", *(f"iptw_{e}" for e, _ in IPTW_ESTIMANDS))
+BOOT_TASKS = 32                  # re-matching tasks per block handed to run_parallel
+BOOT_BYTES = 2 ** 28             # working memory of one block of replicates (~256 MB)
+
+
 @dataclass(frozen=True)
 class _Options:
     caliper_sd: float | None
@@ -326,70 +334,307 @@ class _Options:
     horizons: tuple
 
 
-def _replicate(idx, time, event, tx, design, opts: _Options, seed: int):
-    """One bootstrap replicate: refit PS, re-match and re-weight, refit the Cox models.
+def _multiplicity(draws: np.ndarray, n: int) -> np.ndarray:
+    """Times each patient is drawn in each replicate (B, n)."""
+    flat = draws + n * np.arange(draws.shape[0])[:, None]
+    return np.bincount(flat.ravel(), minlength=draws.size).reshape(draws.shape).astype(float)
 
-    Returns a dict of log HRs and curve statistics; a method that is not estimable in
-    this replicate (no match within the caliper, fitted PS of exactly 0 or 1 after
-    separation, an arm without deaths) is NaN and counted as a failed replicate.
+
+def _row_sum(values: np.ndarray) -> np.ndarray:
+    # C order: numpy then sums each row the same way whatever the number of rows.
+    return np.ascontiguousarray(values).sum(axis=1)
+
+
+def _logistic_many(matrix, treated, mult, tol: float = 1e-10, max_iter: int = 50):
+    """Unpenalised logistic PS fits of many replicates at once (frequency weights).
+
+    The iterations are fit_logistic's (R glm's IRLS: same start, same deviance rule),
+    with a replicate's multiplicities as frequency weights on the original rows: the
+    same likelihood, and the same weighted least-squares step, as on its repeated rows
+    (a row drawn m times is one row scaled by sqrt(m)). Each step is solved by QR, as
+    fit_logistic's lstsq, on standardised columns (fitted values do not depend on the
+    column scaling). Returns the linear predictor (B, n) and a mask of replicates to
+    refit one by one with fit_logistic: a rank-deficient design (a covariate constant in
+    the replicate), no convergence, or a non-finite step.
     """
-    t, d, a, xd = time[idx], event[idx], tx[idx], design.matrix[idx]
-    out = {"psm": np.nan, **{f"iptw_{e}": np.nan for e, _ in IPTW_ESTIMANDS}}
+    x = np.array(matrix, dtype=float)
+    sd = x.std(axis=0)
+    varying = sd > 0
+    if (~varying).any():          # an intercept: centre the other columns too
+        x[:, varying] -= x[:, varying].mean(axis=0)
+    x[:, varying] /= sd[varying]
+    q = x.shape[1]
+    lp = np.full(mult.shape, np.nan)
+    gram = np.empty((mult.shape[0], q, q))
+    for j in range(q):
+        for k in range(j, q):
+            gram[:, j, k] = gram[:, k, j] = _row_sum(mult * (x[:, j] * x[:, k]))
+    eig = np.linalg.eigvalsh(gram)
+    refit = eig[:, 0] <= 1e-10 * eig[:, -1]
+    active = np.flatnonzero(~refit)
+    y = np.asarray(treated, dtype=float)
+    mu = np.broadcast_to((y + 0.5) / 2, (active.size, y.size)).copy()
+    eta = np.log(mu / (1 - mu))
+    dev_old = _deviance_many(y, mu, mult[active])
+    eps = np.finfo(float).eps
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        m = mult[active]
+        w = np.maximum(mu * (1 - mu), eps)
+        root = np.sqrt(m * w)
+        beta = _least_squares(x[None, :, :] * root[:, :, None], root * (eta + (y - mu) / w))
+        eta = beta[:, :1] * x[:, 0]
+        for j in range(1, q):
+            eta += beta[:, j:j + 1] * x[:, j]
+        mu = 1 / (1 + np.exp(-np.clip(eta, np.log(eps), -np.log(eps))))
+        dev = _deviance_many(y, mu, m)
+        bad = ~np.isfinite(dev)
+        done = bad | (np.abs(dev - dev_old) / (np.abs(dev) + 0.1) < tol)
+        lp[active[done & ~bad]] = eta[done & ~bad]
+        refit[active[bad]] = True
+        keep = ~done
+        active, mu, eta, dev_old = active[keep], mu[keep], eta[keep], dev[keep]
+    refit[active] = True
+    return lp, refit
+
+
+def _least_squares(design: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of each replicate (B, n, q) by QR; NaN when singular."""
+    qmat, rmat = np.linalg.qr(design)
+    qt = np.ascontiguousarray(qmat.transpose(0, 2, 1))
+    rhs = (qt * response[:, None, :]).sum(axis=2)
+    return _solve(rmat, rhs)
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched solve; NaN rows where a matrix is singular."""
+    try:
+        return np.linalg.solve(a, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full_like(b, np.nan)
+        for i in range(len(b)):
+            try:
+                out[i] = np.linalg.solve(a[i], b[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _deviance_many(y, mu, mult) -> np.ndarray:
+    return -2 * _row_sum(mult * (xlogy(y, mu) + xlogy(1 - y, 1 - mu)))
+
+
+def _replicate_ps(draws, design, tx) -> np.ndarray:
+    """Logit PS of every replicate on its resampled rows (B, n): the PS model refitted.
+
+    Most replicates in one batch (:func:`_logistic_many`, fit_logistic's iterations);
+    the few it flags exactly as before, with fit_logistic on the resampled rows.
+    """
+    n = draws.shape[1]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CausalHccWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lp = fit_logistic(xd, a, covariance=False).linear_predictor
-        ps = 1.0 / (1.0 + np.exp(-lp))
-        try:
-            m = match_on_logit(lp, a, caliper_sd=opts.caliper_sd, ratio=opts.ratio,
-                               replace=opts.replace, order=opts.order, seed=seed)
-            out["psm"] = _log_hr(t, d, a, m.weights)
-            out["psm_curves"] = _fast_curve_values(t, d, a, m.weights, opts.landmarks,
-                                                   opts.horizons)
-        except NotEstimableError:
-            pass
-        for estimand, stabilized in IPTW_ESTIMANDS:
-            if not np.all((ps > 0) & (ps < 1)):
-                continue  # separation in this replicate: infinite weights
-            w = ps_weights(ps, a, estimand=estimand, stabilized=stabilized)[0]
-            out[f"iptw_{estimand}"] = _log_hr(t, d, a, w)
-            if estimand == "ATE":
-                out["iptw_curves"] = _fast_curve_values(t, d, a, w, opts.landmarks,
-                                                        opts.horizons)
+        warnings.simplefilter("ignore", RuntimeWarning)    # exp overflow at separation
+        lp, refit = _logistic_many(design.matrix, tx, _multiplicity(draws, n))
+    out = np.take_along_axis(lp, draws, axis=1)
+    for b in np.flatnonzero(refit):
+        idx = draws[b]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CausalHccWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[b] = fit_logistic(design.matrix[idx], tx[idx], covariance=False).linear_predictor
     return out
 
 
-def _log_hr(t, d, a, w) -> float:
-    """log HR of a weighted Cox fit (point estimate only: the bootstrap needs no SE)."""
-    keep = w > 0
-    if d[keep & (a == 1)].sum() == 0 or d[keep & (a == 0)].sum() == 0:
-        return np.nan
-    fit = fit_cox(t[keep], d[keep], a[keep][:, None], weights=w[keep])
-    return float(fit.coef[0]) if fit.converged and not fit.infinite else np.nan
+@dataclass(frozen=True)
+class _Reweighted:
+    """One method's weights in the replicates where it could be computed.
+
+    ``weights`` sums each patient's weights over its resampled rows (so a patient drawn
+    twice, matched once, counts once); ``copies`` counts those rows with positive weight,
+    so a Cox fit on the original rows treats them as tied rows, as on the resampled ones.
+    """
+
+    rows: np.ndarray          # replicate numbers
+    weights: np.ndarray       # (len(rows), n)
+    copies: np.ndarray        # (len(rows), n)
+
+
+def _per_patient(rows, draws, copy_weights, n: int) -> _Reweighted:
+    """Sum weights of resampled rows per original patient, for every replicate at once."""
+    flat = (draws + n * np.arange(len(rows))[:, None]).ravel()
+    size = len(rows) * n
+    weights = np.bincount(flat, weights=copy_weights.ravel(), minlength=size)
+    copies = np.bincount(flat, weights=(copy_weights > 0).ravel(), minlength=size)
+    return _Reweighted(np.asarray(rows), weights.reshape(-1, n), copies.reshape(-1, n))
+
+
+def _rematch(idx, lp, tx, opts: _Options, seed: int) -> np.ndarray | None:
+    """Matching weights of one replicate's resampled rows (re-matched on its refitted PS);
+    None when no treated patient has a control within the caliper."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CausalHccWarning)
+        try:
+            return match_on_logit(lp, tx[idx], caliper_sd=opts.caliper_sd, ratio=opts.ratio,
+                                  replace=opts.replace, order=opts.order, seed=seed).weights
+        except NotEstimableError:
+            return None
+
+
+def _rematch_block(task, tx, opts: _Options) -> list:
+    """_rematch over a block of replicates (one run_parallel task)."""
+    draws, lps, seeds = task
+    return [_rematch(draws[i], lps[i], tx, opts, int(seeds[i])) for i in range(len(seeds))]
+
+
+def _reweight(draws, lps, tx) -> dict:
+    """IPTW weights of every replicate whose refitted PS lies inside (0, 1).
+
+    The arithmetic of :func:`causal_hcc.weighting.ps_weights` on each replicate's rows
+    (elementwise, so all replicates go through it at once); stabilisation uses each
+    replicate's own share of treated rows, as ps_weights does per replicate.
+    """
+    n = draws.shape[1]
+    with np.errstate(over="ignore"):
+        ps = 1.0 / (1.0 + np.exp(-lps))
+    rows = np.flatnonzero(np.all((ps > 0) & (ps < 1), axis=1))   # else: infinite weights
+    ps, treated = ps[rows], tx[draws[rows]]
+    share = treated.mean(axis=1, keepdims=True)
+    out = {}
+    for estimand, stabilized in IPTW_ESTIMANDS:
+        w = ps_weights(ps.ravel(), treated.ravel(), estimand=estimand)[0].reshape(ps.shape)
+        if stabilized:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = w * (np.where(treated == 1, share, 1 - share) if estimand == "ATE"
+                         else np.where(treated == 1, 1.0, (1 - share) / share))
+        out[f"iptw_{estimand}"] = _per_patient(rows, draws[rows], w, n)
+    return out
+
+
+def _log_hr(time, event, tx, method: _Reweighted, n_boot: int) -> np.ndarray:
+    """log HR of local therapy in every replicate: one batched weighted Cox fit (Efron).
+
+    NaN where the method failed, an arm has no deaths, or the fit does not converge or
+    runs off to infinity, as for the per-replicate fit_cox this replaces.
+    """
+    out = np.full(n_boot, np.nan)
+    if method.rows.size:
+        fit = fit_cox_many(time, event, tx[:, None], method.weights, copies=method.copies,
+                           ties="efron")
+        out[method.rows] = fit.coef[:, 0]
+    return out
+
+
+def _curve_values_many(time, event, tx, weights, landmarks, horizons) -> np.ndarray:
+    """_fast_curve_values for many weight vectors at once: (B, quantities, 3).
+
+    Weighted KM per arm over the arm's distinct times; at a time where a vector has no
+    weight nobody dies, a factor exactly 1 of the product, so each curve is the one on
+    the vector's own rows. Landmark S(t) (NaN beyond the vector's last time unless its
+    curve reached 0) and RMST are read off as there. Quantities are ordered as
+    ``_curve_values``: landmarks, then RMST horizons; the last axis is (treated,
+    control, treated - control).
+    """
+    arms = []
+    for arm in (1, 0):
+        sel = np.flatnonzero(tx == arm)
+        sel = sel[np.argsort(time[sel], kind="stable")]
+        t_arm = time[sel]
+        starts = np.flatnonzero(np.r_[True, t_arm[1:] != t_arm[:-1]])
+        uniq = t_arm[starts]
+        w = np.ascontiguousarray(weights[:, sel])
+        n_total = np.add.reduceat(w, starts, axis=1)
+        n_event = np.add.reduceat(w * event[sel], starts, axis=1)
+        n_risk = np.cumsum(n_total[:, ::-1], axis=1)[:, ::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            surv = np.cumprod(np.where(n_event > 0, 1 - n_event / n_risk, 1.0), axis=1)
+        last = np.max(np.where(w > 0, t_arm, -np.inf), axis=1)
+        values = []
+        for t in landmarks:
+            i = np.searchsorted(uniq, t, side="right") - 1
+            s = np.ones(len(w)) if i < 0 else surv[:, i].copy()
+            s[(t > last) & (surv[:, -1] > 0)] = np.nan   # nobody followed that long
+            values.append(s)
+        steps = np.c_[np.ones(len(w)), surv]
+        for h in horizons:
+            width = np.clip(np.minimum(np.r_[uniq, h], h) - np.r_[0.0, uniq], 0.0, None)
+            values.append(_row_sum(steps * width))
+        arms.append(np.stack(values, axis=1))
+    return np.stack([arms[0], arms[1], arms[0] - arms[1]], axis=-1)
 
 
 def bootstrap(cohort: Cohort, covariates, *, n_boot: int, seed: int, opts: _Options,
-              jobs: int = 1, progress=None) -> list[dict]:
-    """Run ``n_boot`` replicates; the resampling indices are drawn up front from ``seed``.
+              jobs: int = 1, progress=None, dask_address: str | None = None) -> list[dict]:
+    """Run ``n_boot`` replicates of the whole PS pipeline; indices drawn up front from ``seed``.
 
-    Drawing every index vector before any work starts makes the result independent of
-    ``jobs`` (the order in which replicates run).
+    Each replicate resamples patients with replacement, refits the PS model, re-matches
+    and re-weights, and refits the Cox model of each method. Returns one dict per
+    replicate: the log HR of ``psm`` and ``iptw_<estimand>`` (NaN = failed) and, where
+    matching / ATE weighting succeeded, ``psm_curves`` / ``iptw_curves`` (landmark
+    survival and RMST per arm and their difference, as ``_fast_curve_values``).
+
+    Notes
+    -----
+    Every index vector and matching seed is drawn before any work starts, so the result
+    does not depend on ``jobs`` or the backend. Replicates are then processed in blocks
+    of bounded memory (:data:`BOOT_BYTES`): the PS refits of a block as one batch, the
+    re-matching per replicate through :func:`causal_hcc.parallel.run_parallel` (joblib
+    locally, Dask when ``dask_address`` is given), and, per method, one
+    :func:`causal_hcc.cox.fit_cox_many` over the replicates' weight vectors on the
+    original rows (multiplicity x matching or IPTW weight, repeated rows kept as tied
+    copies), and the weighted KM curves of the block at once. The batched steps run in
+    this process and compute each replicate on its own (no sums across replicates), so
+    the output is the same bit for bit whatever ``jobs``, the backend or the block size.
+    A replicate is what it was when each was fitted on its resampled rows; the numbers
+    agree with that to rounding (tests/test_parallel.py).
     """
     time, event, tx, design = _arrays(cohort, covariates)
     rng = np.random.default_rng(seed)
     n = len(time)
     draws = rng.integers(0, n, size=(n_boot, n))
     seeds = rng.integers(0, 2**31 - 1, size=n_boot)
-    if jobs == 1:
-        results = []
-        for b in range(n_boot):
-            results.append(_replicate(draws[b], time, event, tx, design, opts, int(seeds[b])))
-            if progress is not None:
-                progress(b + 1, n_boot)
-        return results
-    from joblib import Parallel, delayed
-    return Parallel(n_jobs=jobs)(delayed(_replicate)(draws[b], time, event, tx, design, opts,
-                                                      int(seeds[b])) for b in range(n_boot))
+    block = max(1, BOOT_BYTES // (8 * n * (design.matrix.shape[1] + 16)))
+    out = []
+    for first in range(0, n_boot, block):
+        rows = slice(first, first + block)
+        out += _bootstrap_block(draws[rows], seeds[rows], time, event, tx, design, opts,
+                                jobs, dask_address, progress, first, n_boot)
+    return out
+
+
+def _bootstrap_block(draws, seeds, time, event, tx, design, opts, jobs, dask_address,
+                     progress, done_before: int, n_boot: int) -> list[dict]:
+    """The replicates of one block (see :func:`bootstrap`)."""
+    n_rep, n = draws.shape
+    lps = _replicate_ps(draws, design, tx)
+    blocks = np.array_split(np.arange(n_rep), min(n_rep, BOOT_TASKS))
+    ends = done_before + np.cumsum([len(blk) for blk in blocks])
+
+    def report(done_tasks: int, _total: int) -> None:
+        start = ends[done_tasks - 2] if done_tasks > 1 else done_before
+        for done in range(start + 1, ends[done_tasks - 1] + 1):
+            progress(int(done), n_boot)
+
+    matched = run_parallel(partial(_rematch_block, tx=tx, opts=opts),
+                           [(draws[blk], lps[blk], seeds[blk]) for blk in blocks], jobs=jobs,
+                           dask_address=dask_address,
+                           progress=None if progress is None else report)
+    matched = [w for part in matched for w in part]
+    rows = [b for b, w in enumerate(matched) if w is not None]
+    methods = {"psm": _per_patient(rows, draws[rows], np.array([matched[b] for b in rows])
+                                   .reshape(len(rows), n), n)}
+    methods.update(_reweight(draws, lps, tx))
+    log_hr = {key: _log_hr(time, event, tx, m, n_rep) for key, m in methods.items()}
+    out = [{key: float(log_hr[key][b]) for key in BOOT_METHODS} for b in range(n_rep)]
+    names = [("survival", t) for t in opts.landmarks] + [("rmst", h) for h in opts.horizons]
+    for key, curves in (("psm", "psm_curves"), ("iptw_ATE", "iptw_curves")):
+        m = methods[key]
+        if m.rows.size == 0:
+            continue
+        values = _curve_values_many(time, event, tx, m.weights, opts.landmarks, opts.horizons)
+        for i, b in enumerate(m.rows):
+            out[b][curves] = {name: tuple(float(v) for v in values[i, j])
+                              for j, name in enumerate(names)}
+    return out
 
 
 def _percentile_ci(values) -> tuple[float | None, float | None, int]:
@@ -411,7 +656,8 @@ def _attach_boot(est: EffectEstimate, reps: list[dict], key: str) -> EffectEstim
 def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
            ratio: int = 1, replace: bool = False, order: str = "largest",
            n_boot: int = 1000, seed: int = 20250710, jobs: int = 1,
-           landmarks=LANDMARKS, horizons=RMST_HORIZONS, progress=None) -> EffectsReport:
+           landmarks=LANDMARKS, horizons=RMST_HORIZONS, progress=None,
+           dask_address: str | None = None) -> EffectsReport:
     """The whole adjusted analysis: PS, matching, IPTW, balance, HRs, curves, bootstrap.
 
     Parameters
@@ -427,6 +673,9 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         Seed of the bootstrap (and of random matching order).
     jobs : int
         Parallel workers (joblib) for the bootstrap.
+    dask_address : str, optional
+        Dask scheduler (``tcp://host:port``) to run the bootstrap on instead (optional
+        extra ``dask``); same results as locally, bit for bit.
     landmarks, horizons : sequences of float
         Months for landmark survival differences and RMST differences.
 
@@ -448,7 +697,7 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     time, event, tx, _ = _arrays(cohort, covariates)
     opts = _Options(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons))
     reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
-                     progress=progress) if n_boot > 0 else []
+                     progress=progress, dask_address=dask_address) if n_boot > 0 else []
     if reps:
         estimates = tuple(
             _attach_boot(e, reps, "psm" if e.method == "psm" else f"iptw_{e.estimand}")

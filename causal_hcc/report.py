@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from causal_hcc._numeric import to_jsonable
+
 
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -42,28 +44,6 @@ def frame_to_markdown(frame: pd.DataFrame, caption: str = "") -> str:
             for row in frame.itertuples(index=False)]
     text = "\n".join([head, rule, *rows])
     return f"{caption}\n\n{text}\n" if caption else text + "\n"
-
-
-def to_jsonable(obj):
-    """Convert numpy/pandas scalars, NaN and inf into JSON-safe Python values (NaN -> null)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, pd.DataFrame):
-        return to_jsonable(obj.to_dict(orient="records"))
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return obj
 
 
 def write_json(obj, path: str | Path) -> Path:

@@ -6,7 +6,7 @@ as ``conf.type``), ``print.survfit`` (median and its Brookmeyer-Crowley CI, R's 
 rule), ``summary.survfit(times = )`` (landmarks) and ``survdiff`` (log-rank). The
 SPSS-style symmetric median CI the paper prints (audit.md A7) is reported beside R's.
 :func:`crude_analysis` bundles it all, with the Cox models of
-:func:`causal_hcc.cox.cox_table`, for a :class:`~causal_hcc.data.Cohort`. Times are in
+:func:`causal_hcc.cox_table.cox_table`, for a :class:`~causal_hcc.data.Cohort`. Times are in
 months.
 """
 
@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc._numeric import z_value
-from causal_hcc.cox import CoxTable, cox_table, timefix
+from causal_hcc._numeric import to_jsonable, z_value
+from causal_hcc.cox import timefix
+from causal_hcc.cox_table import CoxTable, cox_table
 
 CONF_TYPES = ("log-log", "log", "plain")
 MEDIAN_TOL = np.sqrt(np.finfo(float).eps)   # print.survfit's tolerance around 0.5
@@ -612,7 +613,7 @@ class CrudeResults:
         per CoxTerm; selected; events_per_variable; ph_test and ph_test_local_therapy as
         {terms, chisq, df, p, global_chisq, global_df, global_p}; notes).
         """
-        return _jsonable({
+        return to_jsonable({
             "label": self.label, "source": self.source, "reconstructed": self.reconstructed,
             "n": self.n, "deaths": self.deaths,
             "settings": {"conf_type": self.conf_type, "conf_level": self.conf_level,
@@ -666,21 +667,6 @@ def _zph_dict(z) -> dict | None:
             "global_p": z.global_p, "transform": z.transform}
 
 
-def _jsonable(obj):
-    """Plain Python types only; NaN and infinities become None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
-
-
 def crude_analysis(cohort, landmarks=(12, 24, 36, 60), *, conf_type: str = "log-log",
                    conf_level: float = 0.95, subgroup_col: str | None = "oligometastatic",
                    strata_col: str | None = None, ties: str = "efron",
@@ -714,7 +700,7 @@ def crude_analysis(cohort, landmarks=(12, 24, 36, 60), *, conf_type: str = "log-
     Warns
     -----
     SmallSampleWarning, SeparationWarning, ConvergenceWarning
-        From the Cox models (see :func:`causal_hcc.cox.cox_table`).
+        From the Cox models (see :func:`causal_hcc.cox_table.cox_table`).
     """
     kw = dict(landmarks=tuple(landmarks), conf_type=conf_type, conf_level=conf_level)
     data = cohort.data

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc.cox import (TABLE3_VARIABLES, CoxFit, cox_table, cox_zph, fit_cox,
-                            fit_cox_frame)
+from causal_hcc.cox import CoxFit, cox_zph, fit_cox, fit_cox_frame
+from causal_hcc.cox_table import TABLE3_VARIABLES, cox_table
 from causal_hcc.data import validate_frame
 from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
                                SmallSampleWarning)
@@ -373,3 +373,21 @@ def test_bundled_cohort_table3_agrees_with_r():
     zph = ZPH[(ZPH.dataset == "bundled") & (ZPH.model == "multi_selected")]
     np.testing.assert_allclose(np.r_[table.ph_test.chisq, table.ph_test.global_chisq],
                                zph.chisq, rtol=1e-4)      # PH test, as above
+
+
+def test_diverging_fit_is_not_estimable_with_a_remedy():
+    # Every death is in group 1 and happens before any group-0 patient leaves: the
+    # coefficient runs to infinity (monotone likelihood).
+    import warnings as _w
+    from causal_hcc.errors import CausalHccWarning, NotEstimableError
+    time = np.array([1.0, 2, 3, 4, 5, 6])
+    event = np.array([1, 1, 1, 0, 0, 0])
+    x = np.array([[1.0], [1], [1], [0], [0], [0]])
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always", CausalHccWarning)
+        try:
+            fit = fit_cox(time, event, x, names=["g"])
+            assert fit.infinite == ("g",)
+        except NotEstimableError as exc:
+            assert "Firth" in str(exc)
+    assert any("Firth" in str(w.message) for w in caught)

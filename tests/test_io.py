@@ -1,6 +1,5 @@
 """Reading every supported format and mapping user columns/values onto the dictionary."""
 
-import pandas as pd
 import pyreadstat
 import pytest
 

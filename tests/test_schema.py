@@ -1,6 +1,5 @@
 """The validation gate: every bad-input case names the column, the rows and the fix."""
 
-import warnings
 
 import numpy as np
 import pandas as pd

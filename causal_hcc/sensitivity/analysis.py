@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from causal_hcc._numeric import to_jsonable
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
 from causal_hcc.effects import EffectsReport, adjust
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
@@ -360,7 +361,7 @@ class SensitivityReport:
             "unavailable": self.unavailable,
             "notes": self.notes,
         }
-        return _jsonable(out)
+        return to_jsonable(out)
 
     @property
     def tipping_contour(self) -> TippingPointContour | None:
@@ -408,27 +409,6 @@ def _benchmarks_dict(t: TippingPoint) -> dict | None:
         return None
     return {"hr_label": b.hr_label, "hr": b.hr, "ci_lower": b.ci_lower, "ci_upper": b.ci_upper,
             "table": b.table.to_dict("records"), "notes": b.notes}
-
-
-def _jsonable(x):
-    """Plain Python containers and numbers; NaN and infinities as None."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_jsonable(v) for v in x.tolist()]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if x is None or isinstance(x, str):
-        return x
-    if x is pd.NA or x is pd.NaT:
-        return None
-    return str(x)
 
 
 def _stage(name, fn, notes, unavailable):
