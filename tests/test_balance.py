@@ -109,7 +109,8 @@ def test_balance_equals_matchit_summary(config):
 def test_bundled_cohort_balance_equals_matchit_summary(config):
     found = re.search(r"bundled cohort md5: (\w+)", VERSIONS)
     if not BUNDLED.exists() or not found or found.group(1) == "NA":
-        pytest.skip("bundled cohort or its R fixtures not generated yet")
+        pytest.fail("bundled cohort or its R fixtures missing: run Rscript "
+                    "tests/reference/matching.R")
     if hashlib.md5(BUNDLED.read_bytes()).hexdigest() != found.group(1):
         pytest.fail("The bundled cohort CSV changed after the R fixtures were made: run "
                     "Rscript tests/reference/matching.R again.")

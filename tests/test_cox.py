@@ -105,7 +105,7 @@ def test_cox_zph_agrees_with_r(dataset, model):
 
 
 def test_agrees_with_lifelines_efron():
-    lifelines = pytest.importorskip("lifelines")
+    import lifelines
     cols = ["trt", "karno", "age", "prior"]
     with warnings.catch_warnings():
         # lifelines' own deprecation chatter is not ours to test.
@@ -339,8 +339,6 @@ BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 
 
-@pytest.mark.skipif(not (BUNDLED.exists() and (COX.dataset == "bundled").any()),
-                    reason="bundled cohort or its R fixture not generated yet")
 @pytest.mark.parametrize("model,ties", [("efron_local_therapy", "efron"),
                                         ("breslow_local_therapy", "breslow")])
 def test_bundled_cohort_local_therapy_hr_agrees_with_r(model, ties):
@@ -352,8 +350,6 @@ def test_bundled_cohort_local_therapy_hr_agrees_with_r(model, ties):
     np.testing.assert_allclose(fit.se, ref.se, rtol=1e-5)
 
 
-@pytest.mark.skipif(not (BUNDLED.exists() and (COX.model == "multi_selected").any()),
-                    reason="bundled cohort or its R fixture not generated yet")
 def test_bundled_cohort_table3_agrees_with_r():
     from causal_hcc.data import load_bundled
     with warnings.catch_warnings():

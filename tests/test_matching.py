@@ -46,7 +46,7 @@ def _bundled_fixtures_current() -> bool:
     versions = (REF / "versions_matching.txt").read_text()
     found = re.search(r"bundled cohort md5: (\w+)", versions)
     if not found or found.group(1) == "NA":
-        pytest.skip("bundled fixtures missing: run Rscript tests/reference/matching.R")
+        pytest.fail("bundled fixtures missing: run Rscript tests/reference/matching.R")
     if hashlib.md5(BUNDLED.read_bytes()).hexdigest() != found.group(1):
         pytest.fail("The bundled cohort CSV changed after the R fixtures were made: run "
                     "Rscript tests/reference/matching.R again.")
@@ -261,7 +261,6 @@ def test_heavy_ties_cohort_end_to_end(name):
     np.testing.assert_allclose(matched.weights, ROWS[ROWS.config == name].weight, atol=1e-12)
 
 
-@pytest.mark.skipif(not BUNDLED.exists(), reason="bundled cohort not generated yet")
 @pytest.mark.parametrize("name", ["bundled_nn_cal02", "bundled_nn_cal02_ratio2",
                                   "bundled_nn_cal02_replace"])
 def test_bundled_cohort_pairs_identical_to_matchit(name):

@@ -36,7 +36,7 @@ def _bundled_fixtures_current() -> bool:
     versions = (REF / "versions_matching.txt").read_text()
     found = re.search(r"bundled cohort md5: (\w+)", versions)
     if not found or found.group(1) == "NA":
-        pytest.skip("bundled fixtures missing: run Rscript tests/reference/matching.R")
+        pytest.fail("bundled fixtures missing: run Rscript tests/reference/matching.R")
     if hashlib.md5(BUNDLED.read_bytes()).hexdigest() != found.group(1):
         pytest.fail("The bundled cohort CSV changed after the R fixtures were made: run "
                     "Rscript tests/reference/matching.R again.")
@@ -211,7 +211,6 @@ def test_default_confounders_on_paper_margins_report_extreme_ccr():
     assert "Sparse level intrahepatic_ccr = 1: 29 treated vs 2 control" in text
 
 
-@pytest.mark.skipif(not BUNDLED.exists(), reason="bundled cohort not generated yet")
 def test_bundled_cohort_ps_equals_r():
     from causal_hcc.data import load_bundled
     _bundled_fixtures_current()

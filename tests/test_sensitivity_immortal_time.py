@@ -223,11 +223,9 @@ def test_results_describe_themselves(synthetic):
 
 def test_bundled_cohort_end_to_end():
     """Every sensitivity analysis runs on the bundled reconstruction and says what it is."""
-    from causal_hcc.data.io import bundled_cohort_path, load_bundled
+    from causal_hcc.data.io import load_bundled
     from causal_hcc.sensitivity import ned_null_correlation, observed_confounder_benchmarks
 
-    if not bundled_cohort_path().exists():
-        pytest.skip("bundled reconstructed cohort not generated yet")
     cohort = load_bundled()
     table = naive_vs_immortal_table(cohort, covariates=CONFOUNDERS)
     assert "RECONSTRUCTED" in table.summary()

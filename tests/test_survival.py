@@ -61,9 +61,7 @@ def _data(dataset: str, group: str):
 
 
 def _available(frame):
-    have = BUNDLED.exists()
-    return [k for k in frame.groupby(["dataset", "conf_type", "group"], sort=False).groups
-            if have or not k[0].startswith("bundled")]
+    return list(frame.groupby(["dataset", "conf_type", "group"], sort=False).groups)
 
 
 def _close_with_nans(mine, ref, rtol, what):
@@ -124,13 +122,12 @@ def _logrank_cases():
         ("ties", "arm"): (ties.time, ties.status, ties.arm, None),
         ("ties", "arm_strata_grp"): (ties.time, ties.status, ties.arm, ties.grp),
     }
-    if BUNDLED.exists():
-        b = _read(BUNDLED)
-        for name, keep in (("local_therapy", np.ones(len(b), bool)),
-                           ("local_therapy_oligo", b.oligometastatic == 1),
-                           ("local_therapy_non_oligo", b.oligometastatic == 0)):
-            cases[("bundled", name)] = (b.os_months[keep], b.death[keep],
-                                        b.local_therapy[keep], None)
+    b = _read(BUNDLED)  # the bundled cohort ships with the package
+    for name, keep in (("local_therapy", np.ones(len(b), bool)),
+                       ("local_therapy_oligo", b.oligometastatic == 1),
+                       ("local_therapy_non_oligo", b.oligometastatic == 0)):
+        cases[("bundled", name)] = (b.os_months[keep], b.death[keep],
+                                    b.local_therapy[keep], None)
     return cases
 
 
@@ -282,7 +279,6 @@ def test_survival_by_group_in_a_mask_with_stratified_test():
     assert "ECOG 1" in res.summary()
 
 
-@pytest.mark.skipif(not BUNDLED.exists(), reason="bundled cohort not generated yet")
 def test_bundled_cohort_summary_starts_with_reconstruction_label():
     from causal_hcc.data import load_bundled
     cohort = load_bundled()
