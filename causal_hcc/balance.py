@@ -173,7 +173,7 @@ def weighted_ks(x, treated, w) -> float:
     return float(np.max(np.abs(gap)))
 
 
-def _variable_rows(frame, name, levels) -> list[tuple[str, str, np.ndarray]]:
+def variable_rows(frame, name, levels) -> list[tuple[str, str, np.ndarray]]:
     """(level, kind, values as float with NaN for missing) per row of the table."""
     col = frame[name]
     var = VARIABLE_BY_NAME.get(name)
@@ -295,7 +295,7 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
     rows = []
     notes = []
     for name in dict.fromkeys(covariates):
-        for level, kind, x in _variable_rows(frame, name, levels):
+        for level, kind, x in variable_rows(frame, name, levels):
             stats = _one_row(x, treated, w, kind != "continuous", smd_denominator)
             rows.append({"variable": name, "level": level, "kind": kind,
                          "ps_covariate": name in ps_covariates, **stats})

@@ -162,9 +162,16 @@ class EffectsReport:
 
 
 # ----------------------------------------------------------------------------- models
-def _cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
+def cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
                 strata=None, cluster=None, robust=False, treated=None) -> EffectEstimate:
-    """Fit one Cox model; local therapy is the first column of ``x``."""
+    """Fit one Cox model and return the local-therapy HR as an EffectEstimate.
+
+    Local therapy is the first column of ``x`` (then any covariates); ``weights``,
+    ``strata``, ``cluster`` and ``robust`` as :func:`causal_hcc.cox.fit_cox`. Rows with
+    weight 0 are left out. An arm without deaths gives a not-estimable estimate with the
+    reason. Shared by the effects, the specification grid and the subgroup analyses so
+    that their numbers are the same computation.
+    """
     w = np.ones(len(time)) if weights is None else np.asarray(weights, float)
     keep = w > 0
     tx = x[:, 0] == 1
@@ -221,19 +228,19 @@ def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: Match
     x1, n1 = _model_matrix(tx, design, False)
     xa, na = _model_matrix(tx, design, True)
     out = [
-        _cox_effect("crude", None, "Cox, local therapy only", time, event, x1, n1),
-        _cox_effect("multivariable", None, "Cox adjusted for the PS covariates", time,
+        cox_effect("crude", None, "Cox, local therapy only", time, event, x1, n1),
+        cox_effect("multivariable", None, "Cox adjusted for the PS covariates", time,
                     event, xa, na),
-        _cox_effect("psm", matched.estimand.split(" ")[0], "Cox in the matched sample, "
+        cox_effect("psm", matched.estimand.split(" ")[0], "Cox in the matched sample, "
                     "robust SE clustered on matched set", time, event, x1, n1,
                     weights=matched.weights, cluster=matched.subclass),
-        _cox_effect("psm_stratified", matched.estimand.split(" ")[0], "Cox stratified on "
+        cox_effect("psm_stratified", matched.estimand.split(" ")[0], "Cox stratified on "
                     "matched set", time, event, x1, n1, weights=matched.weights,
                     strata=matched.subclass),
     ]
     if matched.replace:
         # With replacement a control sits in several sets: cluster on patient instead.
-        out[2] = _cox_effect("psm", "ATT", "Cox in the matched sample (with replacement), "
+        out[2] = cox_effect("psm", "ATT", "Cox in the matched sample (with replacement), "
                              "robust SE clustered on patient", time, event, x1, n1,
                              weights=matched.weights, robust=True)
         out[3] = _not_estimable(dict(method="psm_stratified", estimand="ATT",
@@ -241,12 +248,12 @@ def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: Match
                                      n_treated=0, n_control=0, events=0),
                                 "matched sets overlap when matching with replacement")
     for estimand, w in weights.items():
-        out.append(_cox_effect("iptw", estimand, f"weighted Cox ({estimand}"
+        out.append(cox_effect("iptw", estimand, f"weighted Cox ({estimand}"
                                f"{', stabilised' if w.stabilized else ''}), robust SE",
                                time, event, x1, n1, weights=w.weights, robust=True))
     ate = weights.get("ATE")
     if ate is not None:
-        out.append(_cox_effect("doubly_robust", "ATE", "weighted Cox (ATE) also adjusted "
+        out.append(cox_effect("doubly_robust", "ATE", "weighted Cox (ATE) also adjusted "
                                "for the PS covariates, robust SE", time, event, xa, na,
                                weights=ate.weights, robust=True))
     return tuple(out)

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from causal_hcc.balance import TABLE1_VARIABLES, _variable_rows
+from causal_hcc.balance import TABLE1_VARIABLES, variable_rows
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort, confounders_for
-from causal_hcc.effects import _cox_effect
+from causal_hcc.effects import cox_effect
 from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
                                SeparationWarning, SmallSampleWarning)
 from causal_hcc.matching import match_on_logit
@@ -218,7 +218,7 @@ def _balance_columns(frame, covariates, treated):
     """Level indicators / values of the PS covariates, as rows of the balance table."""
     cols, binary = [], []
     for name in dict.fromkeys(covariates):
-        for _level, kind, x in _variable_rows(frame, name, None):
+        for _level, kind, x in variable_rows(frame, name, None):
             cols.append(x)
             binary.append(kind != "continuous")
     x = np.column_stack(cols)
@@ -292,7 +292,7 @@ def _cox_row(method, estimand, data: _SetData, weights, **kwargs) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            est = _cox_effect(method, estimand, "", data.time, data.event, tx,
+            est = cox_effect(method, estimand, "", data.time, data.event, tx,
                               ["local_therapy"], weights=weights, **kwargs)
         except NotEstimableError as exc:
             return {"estimable": False, "reason": str(exc)}

@@ -40,7 +40,7 @@ import pandas as pd
 
 from causal_hcc.cox import fit_cox
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
-from causal_hcc.effects import COMPARISON, _cox_effect
+from causal_hcc.effects import COMPARISON, cox_effect
 from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
                                SmallSampleWarning)
 from causal_hcc.propensity import build_design
@@ -176,7 +176,7 @@ def _crude_row(frame) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            e = _cox_effect("crude", None, "", time, event, tx[:, None], ["local_therapy"])
+            e = cox_effect("crude", None, "", time, event, tx[:, None], ["local_therapy"])
         except NotEstimableError as exc:
             return {"estimable": False, "reason": str(exc)}
     trouble = [str(w.message) for w in caught
