@@ -5,9 +5,7 @@ the caliper in SD units is unchanged by the scaling). Matched pairs must be IDEN
 """
 
 import dataclasses
-import hashlib
 import itertools
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _fixtures import require_current_matching_fixtures
 from causal_hcc.data import validate_frame
 from causal_hcc.errors import CohortError, NotEstimableError
 from causal_hcc.matching import match_on_logit, match_patients, matching_weights
@@ -39,18 +38,6 @@ BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
 # control is skipped. Those configurations differ from ours; test_differences_are_exactly_
 # matchit_451_bugs proves the differences are these bugs and nothing else.
 MATCHIT_BUG_CONFIGS = {"lalonde_nn_ratio2_replace", "ties_nn_cal02_ratio2"}
-
-
-def _bundled_fixtures_current() -> bool:
-    """The bundled R fixtures exist and were made from the current bundled CSV."""
-    versions = (REF / "versions_matching.txt").read_text()
-    found = re.search(r"bundled cohort md5: (\w+)", versions)
-    if not found or found.group(1) == "NA":
-        pytest.fail("bundled fixtures missing: run Rscript tests/reference/matching.R")
-    if hashlib.md5(BUNDLED.read_bytes()).hexdigest() != found.group(1):
-        pytest.fail("The bundled cohort CSV changed after the R fixtures were made: run "
-                    "Rscript tests/reference/matching.R again.")
-    return True
 
 
 def _run(config: pd.Series):
@@ -265,7 +252,7 @@ def test_heavy_ties_cohort_end_to_end(name):
                                   "bundled_nn_cal02_replace"])
 def test_bundled_cohort_pairs_identical_to_matchit(name):
     from causal_hcc.data import load_bundled
-    _bundled_fixtures_current()
+    require_current_matching_fixtures()
     config = CONFIG.set_index("config").loc[name]
     cohort = load_bundled()
     matched = match_patients(cohort, fit_propensity(cohort), ratio=int(config["ratio"]),

@@ -1,8 +1,6 @@
 """causal_hcc.propensity against R glm (fixtures from tests/reference/matching.R)."""
 
 import dataclasses
-import hashlib
-import re
 import warnings
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
+from _fixtures import require_current_matching_fixtures
 from causal_hcc.data import validate_frame
 from causal_hcc.errors import (CausalHccWarning, CohortError, NotEstimableError,
                                SeparationWarning, SmallSampleWarning)
@@ -29,18 +28,6 @@ BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 LALONDE_COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 VETERAN_LEVELS = {"celltype": ["squamous", "smallcell", "adeno", "large"]}
-
-
-def _bundled_fixtures_current() -> bool:
-    """The bundled R fixtures exist and were made from the current bundled CSV."""
-    versions = (REF / "versions_matching.txt").read_text()
-    found = re.search(r"bundled cohort md5: (\w+)", versions)
-    if not found or found.group(1) == "NA":
-        pytest.fail("bundled fixtures missing: run Rscript tests/reference/matching.R")
-    if hashlib.md5(BUNDLED.read_bytes()).hexdigest() != found.group(1):
-        pytest.fail("The bundled cohort CSV changed after the R fixtures were made: run "
-                    "Rscript tests/reference/matching.R again.")
-    return True
 
 
 def _fit(model: str):
@@ -213,7 +200,7 @@ def test_default_confounders_on_paper_margins_report_extreme_ccr():
 
 def test_bundled_cohort_ps_equals_r():
     from causal_hcc.data import load_bundled
-    _bundled_fixtures_current()
+    require_current_matching_fixtures()
     ref = PS[PS.model == "bundled_main"]
     fit = fit_propensity(load_bundled())
     np.testing.assert_allclose(fit.ps, ref.ps, rtol=1e-6)
