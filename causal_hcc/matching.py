@@ -274,11 +274,14 @@ def matching_weights(match_matrix: np.ndarray, treated: np.ndarray) -> np.ndarra
     treated = np.asarray(treated)
     weights = np.zeros(len(treated))
     t_rows = np.flatnonzero(treated == 1)
-    for i, t in enumerate(t_rows):
-        ctrl = match_matrix[i][match_matrix[i] >= 0]
-        if len(ctrl):
-            weights[t] = 1.0
-            np.add.at(weights, ctrl, 1.0 / len(ctrl))
+    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
+    valid = match_matrix >= 0
+    counts = valid.sum(axis=1)
+    weights[t_rows[counts > 0]] = 1.0
+    # Row-major order of (treated, slot): the additions happen in the same order as a
+    # loop over treated patients, so the weights are the same to the last bit.
+    rows, slots = np.nonzero(valid)
+    np.add.at(weights, match_matrix[rows, slots], 1.0 / counts[rows])
     control = treated == 0
     total = weights[control].sum()
     if total > 0:
@@ -287,16 +290,18 @@ def matching_weights(match_matrix: np.ndarray, treated: np.ndarray) -> np.ndarra
 
 
 def _subclass(match_matrix, treated, replace) -> np.ndarray:
+    """Matched-set number per patient (1, 2, ... by treated row order); -1 if unmatched."""
     sub = np.full(len(treated), -1, dtype=np.int64)
     if replace:
         return sub
-    k = 0
-    for i, t in enumerate(np.flatnonzero(treated == 1)):
-        ctrl = match_matrix[i][match_matrix[i] >= 0]
-        if len(ctrl):
-            k += 1
-            sub[t] = k
-            sub[ctrl] = k
+    t_rows = np.flatnonzero(np.asarray(treated) == 1)
+    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
+    valid = match_matrix >= 0
+    has = valid.any(axis=1)
+    set_id = np.cumsum(has)
+    sub[t_rows[has]] = set_id[has]
+    rows, slots = np.nonzero(valid)
+    sub[match_matrix[rows, slots]] = set_id[rows]
     return sub
 
 

@@ -521,3 +521,42 @@ def test_greedy_with_replacement_equals_brute_force(problem, caliper):
         got = [c for c in m.match_matrix[i] if c >= 0]
         assert sorted(np.abs(score[got] - score[t])) == pytest.approx(
             sorted(np.abs(score[expected[t]] - score[t])))
+
+
+def _loop_weights_and_sets(match_matrix, treated, replace):
+    """MatchIt's weights and matched sets written as a plain loop (the reference)."""
+    weights = np.zeros(len(treated))
+    sub = np.full(len(treated), -1)
+    k = 0
+    for i, t in enumerate(np.flatnonzero(treated == 1)):
+        ctrl = match_matrix[i][match_matrix[i] >= 0]
+        if len(ctrl):
+            weights[t] = 1.0
+            np.add.at(weights, ctrl, 1.0 / len(ctrl))
+            k += 1
+            if not replace:
+                sub[t] = k
+                sub[ctrl] = k
+    control = treated == 0
+    if weights[control].sum() > 0:
+        weights[control] *= np.sum(weights[control] > 0) / weights[control].sum()
+    return weights, sub
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), ratio=st.integers(1, 3), replace=st.booleans())
+def test_vectorised_weights_and_sets_equal_the_loop(seed, ratio, replace):
+    from causal_hcc.matching import _subclass
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(8, 120))
+    treated = np.zeros(n, dtype=int)
+    treated[rng.choice(n, size=int(rng.integers(1, n)), replace=False)] = 1
+    try:
+        m = match_on_logit(rng.normal(size=n) + treated, treated, ratio=ratio,
+                           replace=replace, caliper_sd=0.5)
+    except NotEstimableError:
+        return
+    weights, sub = _loop_weights_and_sets(m.match_matrix, treated, replace)
+    # Exact: same additions in the same order.
+    np.testing.assert_array_equal(matching_weights(m.match_matrix, treated), weights)
+    np.testing.assert_array_equal(_subclass(m.match_matrix, treated, replace), sub)
