@@ -31,15 +31,16 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from scipy.special import xlogy
 
+from causal_hcc._numeric import row_sum
 from causal_hcc.balance import balance_table
 from causal_hcc.cox import fit_cox, fit_cox_many
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import MatchedSample, match_on_logit, match_patients
 from causal_hcc.parallel import run_parallel
-from causal_hcc.propensity import PropensityModel, build_design, fit_logistic, fit_propensity
+from causal_hcc.propensity import (PropensityModel, build_design, fit_logistic,
+                                   fit_logistic_many, fit_propensity)
 from causal_hcc.survival import kaplan_meier, survival_curve
 from causal_hcc.weighting import compute_weights, ps_weights
 
@@ -347,101 +348,16 @@ def _multiplicity(draws: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat.ravel(), minlength=draws.size).reshape(draws.shape).astype(float)
 
 
-def _row_sum(values: np.ndarray) -> np.ndarray:
-    # C order: numpy then sums each row the same way whatever the number of rows.
-    return np.ascontiguousarray(values).sum(axis=1)
-
-
-def _logistic_many(matrix, treated, mult, tol: float = 1e-10, max_iter: int = 50):
-    """Unpenalised logistic PS fits of many replicates at once (frequency weights).
-
-    The iterations are fit_logistic's (R glm's IRLS: same start, same deviance rule),
-    with a replicate's multiplicities as frequency weights on the original rows: the
-    same likelihood, and the same weighted least-squares step, as on its repeated rows
-    (a row drawn m times is one row scaled by sqrt(m)). Each step is solved by QR, as
-    fit_logistic's lstsq, on standardised columns (fitted values do not depend on the
-    column scaling). Returns the linear predictor (B, n) and a mask of replicates to
-    refit one by one with fit_logistic: a rank-deficient design (a covariate constant in
-    the replicate), no convergence, or a non-finite step.
-    """
-    x = np.array(matrix, dtype=float)
-    sd = x.std(axis=0)
-    varying = sd > 0
-    if (~varying).any():          # an intercept: centre the other columns too
-        x[:, varying] -= x[:, varying].mean(axis=0)
-    x[:, varying] /= sd[varying]
-    q = x.shape[1]
-    lp = np.full(mult.shape, np.nan)
-    gram = np.empty((mult.shape[0], q, q))
-    for j in range(q):
-        for k in range(j, q):
-            gram[:, j, k] = gram[:, k, j] = _row_sum(mult * (x[:, j] * x[:, k]))
-    eig = np.linalg.eigvalsh(gram)
-    refit = eig[:, 0] <= 1e-10 * eig[:, -1]
-    active = np.flatnonzero(~refit)
-    y = np.asarray(treated, dtype=float)
-    mu = np.broadcast_to((y + 0.5) / 2, (active.size, y.size)).copy()
-    eta = np.log(mu / (1 - mu))
-    dev_old = _deviance_many(y, mu, mult[active])
-    eps = np.finfo(float).eps
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        m = mult[active]
-        w = np.maximum(mu * (1 - mu), eps)
-        root = np.sqrt(m * w)
-        beta = _least_squares(x[None, :, :] * root[:, :, None], root * (eta + (y - mu) / w))
-        eta = beta[:, :1] * x[:, 0]
-        for j in range(1, q):
-            eta += beta[:, j:j + 1] * x[:, j]
-        mu = 1 / (1 + np.exp(-np.clip(eta, np.log(eps), -np.log(eps))))
-        dev = _deviance_many(y, mu, m)
-        bad = ~np.isfinite(dev)
-        done = bad | (np.abs(dev - dev_old) / (np.abs(dev) + 0.1) < tol)
-        lp[active[done & ~bad]] = eta[done & ~bad]
-        refit[active[bad]] = True
-        keep = ~done
-        active, mu, eta, dev_old = active[keep], mu[keep], eta[keep], dev[keep]
-    refit[active] = True
-    return lp, refit
-
-
-def _least_squares(design: np.ndarray, response: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients of each replicate (B, n, q) by QR; NaN when singular."""
-    qmat, rmat = np.linalg.qr(design)
-    qt = np.ascontiguousarray(qmat.transpose(0, 2, 1))
-    rhs = (qt * response[:, None, :]).sum(axis=2)
-    return _solve(rmat, rhs)
-
-
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched solve; NaN rows where a matrix is singular."""
-    try:
-        return np.linalg.solve(a, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        out = np.full_like(b, np.nan)
-        for i in range(len(b)):
-            try:
-                out[i] = np.linalg.solve(a[i], b[i])
-            except np.linalg.LinAlgError:
-                pass
-        return out
-
-
-def _deviance_many(y, mu, mult) -> np.ndarray:
-    return -2 * _row_sum(mult * (xlogy(y, mu) + xlogy(1 - y, 1 - mu)))
-
-
 def _replicate_ps(draws, design, tx) -> np.ndarray:
     """Logit PS of every replicate on its resampled rows (B, n): the PS model refitted.
 
-    Most replicates in one batch (:func:`_logistic_many`, fit_logistic's iterations);
+    Most replicates in one batch (:func:`causal_hcc.propensity.fit_logistic_many`, fit_logistic's iterations);
     the few it flags exactly as before, with fit_logistic on the resampled rows.
     """
     n = draws.shape[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)    # exp overflow at separation
-        lp, refit = _logistic_many(design.matrix, tx, _multiplicity(draws, n))
+        lp, refit = fit_logistic_many(design.matrix, tx, _multiplicity(draws, n))
     out = np.take_along_axis(lp, draws, axis=1)
     for b in np.flatnonzero(refit):
         idx = draws[b]
@@ -564,7 +480,7 @@ def _curve_values_many(time, event, tx, weights, landmarks, horizons) -> np.ndar
         steps = np.c_[np.ones(len(w)), surv]
         for h in horizons:
             width = np.clip(np.minimum(np.r_[uniq, h], h) - np.r_[0.0, uniq], 0.0, None)
-            values.append(_row_sum(steps * width))
+            values.append(row_sum(steps * width))
         arms.append(np.stack(values, axis=1))
     return np.stack([arms[0], arms[1], arms[0] - arms[1]], axis=-1)
 

@@ -18,7 +18,7 @@ from scipy import linalg, optimize, stats
 from scipy.interpolate import BSpline
 from scipy.special import expit, xlogy
 
-from causal_hcc._numeric import z_value
+from causal_hcc._numeric import row_sum, z_value
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, VARIABLE_BY_NAME, Cohort
 from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
                                OverlapWarning, SeparationWarning, SmallSampleWarning)
@@ -690,3 +690,87 @@ def _warn(model: PropensityModel, one_arm: pd.DataFrame) -> None:
         warnings.warn(f"No overlap: the arms' propensity-score ranges do not intersect "
                       f"(treated from {model.ps_summary['min'].iloc[0]:.3f}, control up to "
                       f"{model.ps_summary['max'].iloc[1]:.3f}).", OverlapWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------- many fits at once
+def fit_logistic_many(matrix, treated, mult, tol: float = 1e-10, max_iter: int = 50):
+    """Unpenalised logistic fits of many replicates at once (bootstrap frequency weights).
+
+    ``matrix`` (n, q) is the design with intercept, ``treated`` (n,) the 0/1 outcome and
+    ``mult`` (B, n) each replicate's multiplicity of each row.
+
+    The iterations are fit_logistic's (R glm's IRLS: same start, same deviance rule),
+    with a replicate's multiplicities as frequency weights on the original rows: the
+    same likelihood, and the same weighted least-squares step, as on its repeated rows
+    (a row drawn m times is one row scaled by sqrt(m)). Each step is solved by QR, as
+    fit_logistic's lstsq, on standardised columns (fitted values do not depend on the
+    column scaling). Returns the linear predictor (B, n) and a mask of replicates to
+    refit one by one with fit_logistic: a rank-deficient design (a covariate constant in
+    the replicate), no convergence, or a non-finite step.
+    """
+    x = np.array(matrix, dtype=float)
+    sd = x.std(axis=0)
+    varying = sd > 0
+    if (~varying).any():          # an intercept: centre the other columns too
+        x[:, varying] -= x[:, varying].mean(axis=0)
+    x[:, varying] /= sd[varying]
+    q = x.shape[1]
+    lp = np.full(mult.shape, np.nan)
+    gram = np.empty((mult.shape[0], q, q))
+    for j in range(q):
+        for k in range(j, q):
+            gram[:, j, k] = gram[:, k, j] = row_sum(mult * (x[:, j] * x[:, k]))
+    eig = np.linalg.eigvalsh(gram)
+    refit = eig[:, 0] <= 1e-10 * eig[:, -1]
+    active = np.flatnonzero(~refit)
+    y = np.asarray(treated, dtype=float)
+    mu = np.broadcast_to((y + 0.5) / 2, (active.size, y.size)).copy()
+    eta = np.log(mu / (1 - mu))
+    dev_old = _deviance_many(y, mu, mult[active])
+    eps = np.finfo(float).eps
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        m = mult[active]
+        w = np.maximum(mu * (1 - mu), eps)
+        root = np.sqrt(m * w)
+        beta = _least_squares(x[None, :, :] * root[:, :, None], root * (eta + (y - mu) / w))
+        eta = beta[:, :1] * x[:, 0]
+        for j in range(1, q):
+            eta += beta[:, j:j + 1] * x[:, j]
+        mu = 1 / (1 + np.exp(-np.clip(eta, np.log(eps), -np.log(eps))))
+        dev = _deviance_many(y, mu, m)
+        bad = ~np.isfinite(dev)
+        done = bad | (np.abs(dev - dev_old) / (np.abs(dev) + 0.1) < tol)
+        lp[active[done & ~bad]] = eta[done & ~bad]
+        refit[active[bad]] = True
+        keep = ~done
+        active, mu, eta, dev_old = active[keep], mu[keep], eta[keep], dev[keep]
+    refit[active] = True
+    return lp, refit
+
+
+def _least_squares(design: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of each replicate (B, n, q) by QR; NaN when singular."""
+    qmat, rmat = np.linalg.qr(design)
+    qt = np.ascontiguousarray(qmat.transpose(0, 2, 1))
+    rhs = (qt * response[:, None, :]).sum(axis=2)
+    return _solve(rmat, rhs)
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched solve; NaN rows where a matrix is singular."""
+    try:
+        return np.linalg.solve(a, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full_like(b, np.nan)
+        for i in range(len(b)):
+            try:
+                out[i] = np.linalg.solve(a[i], b[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _deviance_many(y, mu, mult) -> np.ndarray:
+    return -2 * row_sum(mult * (xlogy(y, mu) + xlogy(1 - y, 1 - mu)))
