@@ -26,25 +26,27 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from causal_hcc.cox_table import TABLE3_VARIABLES, CoxVariable
+
 ARMS = {"local": 1, "no_local": 0}
 LANDMARKS = ("12", "24", "36", "60")
 
-# Table 3 rows -> how the term is built from the data contract, in the audit's reading
-# ("A vs. B" printed means B relative to reference A; audit C1).
-COX_TERMS = {
-    "sex": {"column": "sex", "level": "female", "reference": "male"},
-    "age": {"column": "age", "above": 50},
-    "hepatitis": {"column": "hepatitis", "level": 0, "reference": 1},
-    "cirrhosis": {"column": "cirrhosis", "level": 0, "reference": 1},
-    "ecog_ps": {"column": "ecog", "level": 1, "reference": 0},
-    "child_pugh_class": {"column": "child_pugh", "level": "B", "reference": "A"},
-    "afp": {"column": "afp_positive", "level": 1, "reference": 0},
-    "intrahepatic_milan": {"column": "milan_within", "level": 1, "reference": 0},
-    "intrahepatic_ccr": {"column": "intrahepatic_ccr", "level": 1, "reference": 0},
-    "extrahepatic_max_diameter": {"column": "extrahepatic_max_diameter_cm", "above": 2},
-    "oligometastasis": {"column": "oligometastatic", "level": 0, "reference": 1},
-    "local_therapy": {"column": "local_therapy", "level": 0, "reference": 1},
-}
+def paper_term(variable: CoxVariable) -> dict:
+    """A Table 3 row as a claims-file term, in the direction the paper's HR is for.
+
+    The coding is :data:`causal_hcc.cox_table.TABLE3_VARIABLES` (one source for both the
+    Cox table and the claims); audit C1's reading decides which level the printed HR is
+    for ("A vs. B" printed means B relative to reference A).
+    """
+    if variable.rule == ">":
+        return {"column": variable.column, "above": variable.value}
+    value = variable.value
+    other = 1 - value if value in (0, 1) else variable.reference
+    level, reference = (value, other) if variable.paper_same_direction else (other, value)
+    return {"column": variable.column, "level": level, "reference": reference}
+
+
+COX_TERMS = {v.paper_key: paper_term(v) for v in TABLE3_VARIABLES}
 
 # Tolerances of the side-by-side table (absolute, in the claim's unit).
 TOL_SURVIVAL_PTS = {"12": 3.0, "24": 3.0, "36": 3.0, "60": 4.0}
