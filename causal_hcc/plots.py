@@ -243,6 +243,16 @@ def plot_weights(weights: dict, *, ax=None, provenance: str = "",
     return fig
 
 
+def _hr_log_axis(ax) -> None:
+    """Log-scale HR axis with a line at 1 and plain-number ticks (0.5 and 2, not 10^-1)."""
+    ax.axvline(1.0, color="0.4", linewidth=1)
+    ax.set_xscale("log")
+    ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20)
+             if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+
+
 def plot_forest(estimates, *, ax=None, provenance: str = "", published=None,
                 title: str = "Hazard ratio of local therapy vs none") -> Figure:
     """Forest plot of HRs with Wald CIs (and bootstrap CIs as open whiskers).
@@ -271,13 +281,7 @@ def plot_forest(estimates, *, ax=None, provenance: str = "", published=None,
             ax.plot([e.boot_ci_lower, e.boot_ci_upper], [y - 0.22] * 2, color="0.5",
                     linestyle="--", linewidth=1)
         labels.append((y, f"{name}: {e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})"))
-    ax.axvline(1.0, color="0.4", linewidth=1)
-    ax.set_xscale("log")
-    # Plain numbers on the log axis: reviewers read 0.5 and 2, not 10^-1.
-    ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20)
-             if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
+    _hr_log_axis(ax)
     ax.set_yticks([p for p, _ in labels], [t for _, t in labels], fontsize=8)
     ax.set_xlabel("HR (log scale); < 1 favours local therapy; dashed: bootstrap 95% CI")
     ax.grid(axis="x", alpha=0.3)
@@ -514,13 +518,7 @@ def plot_subgroups(subgroups, *, ax=None, provenance: str = "",
         else:
             name += ": not estimable"
         labels.append((y, name))
-    ax.axvline(1.0, color="0.4", linewidth=1)
-    ax.set_xscale("log")
-    # Plain numbers on the log axis: reviewers read 0.5 and 2, not 10^-1.
-    ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20)
-             if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
+    _hr_log_axis(ax)
     ax.set_yticks([p for p, _ in labels], [t for _, t in labels], fontsize=8)
     inter = "; ".join(f"{t.model} P = {t.p_value:.2f}" if t.estimable else
                       f"{t.model} not estimable" for t in subgroups.interactions)
