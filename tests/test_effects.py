@@ -1,16 +1,14 @@
 """Adjusted hazard ratios and curves against R (tests/reference/effects.R)."""
 
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _fixtures import quiet
 from causal_hcc.data import validate_frame
 from causal_hcc.effects import adjust, rmst
-from causal_hcc.errors import CausalHccWarning
 from causal_hcc.survival import kaplan_meier
 
 REF = Path(__file__).parent / "reference"
@@ -24,18 +22,10 @@ def _cohort(name):
     return validate_frame(frame, source="R veteran data mapped onto the data contract")
 
 
-@contextmanager
-def _quiet():
-    """Statistical warnings (tested in their own modules) do not fail these comparisons."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CausalHccWarning)
-        yield
-
-
 @pytest.fixture(scope="module", params=["veteran", "bundled"])
 def analysed(request):
     cohort = _cohort(request.param)
-    with _quiet():
+    with quiet():
         result = adjust(cohort, n_boot=0)
     return request.param, cohort, result
 
@@ -111,7 +101,7 @@ def test_rmst_by_hand():
 
 def test_bootstrap_is_reproducible_and_independent_of_jobs():
     cohort = _cohort("veteran")
-    with _quiet():
+    with quiet():
         a = adjust(cohort, n_boot=30, seed=7)
         b = adjust(cohort, n_boot=30, seed=7)
         c = adjust(cohort, n_boot=30, seed=7, jobs=2)

@@ -9,29 +9,20 @@ estimator through a different code path, rtol 1e-10).
 import json
 import math
 import time
-import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from _fixtures import quiet
 from causal_hcc import plots
 from causal_hcc.data import load_bundled, validate_frame
 from causal_hcc.effects import adjust
-from causal_hcc.errors import CausalHccWarning
 from causal_hcc.sensitivity import (effect_evalues, landmark_dataset, landmark_iptw_hook,
                                     run_sensitivity)
 
 KEYS = {"evalues", "specification_grid", "landmark", "time_varying", "tipping_point",
         "benchmarks", "subgroups", "ned_null", "label"}
-
-
-@contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CausalHccWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def cohort():
 
 @pytest.fixture(scope="module")
 def effects(cohort):
-    with _quiet():
+    with quiet():
         return adjust(cohort, n_boot=0)
 
 
@@ -112,7 +103,7 @@ def test_landmark_hook_equals_adjust_on_landmark_population(cohort):
     sub = landmark_dataset(cohort, 3).cohort
     hook = landmark_iptw_hook(("ecog", "intrahepatic_ccr", "vascular_invasion"))
     hr, lo, hi, p = hook(sub)
-    with _quiet():
+    with quiet():
         ate = next(e for e in adjust(sub, n_boot=0).estimates
                    if e.method == "iptw" and e.estimand == "ATE")
     np.testing.assert_allclose([hr, lo, hi, p], [ate.hr, ate.ci_lower, ate.ci_upper,
@@ -194,7 +185,7 @@ def test_real_data_without_optional_columns(cohort, effects):
     frame = cohort.data.drop(columns=["months_to_local_therapy", "ned_achieved",
                                       "ned_cumulative_months"])
     real = validate_frame(frame, source="stand-in for patient-level data")
-    with _quiet():
+    with quiet():
         real_effects = adjust(real, n_boot=0)
     report = run_sensitivity(real, real_effects, n_sim_ned=10)
     assert set(report.unavailable) == {"vascular_invasion", "landmark", "time_varying",

@@ -6,8 +6,6 @@ Tolerances: log HR rtol 1e-6 (coefficients, DESIGN.md), robust SEs rtol 1e-5 (bo
 converged to ~1e-10), counts exact; identities within the package rtol 1e-10.
 """
 
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _fixtures import quiet
 from causal_hcc.balance import balance_table
 from causal_hcc.data import load_bundled, validate_frame
 from causal_hcc.effects import adjust
-from causal_hcc.errors import CausalHccWarning
 from causal_hcc.propensity import fit_propensity
 from causal_hcc.sensitivity import (Specification, build_specifications,
                                     default_covariate_sets, specification_grid,
@@ -28,14 +26,6 @@ from causal_hcc.sensitivity.grid import COLUMNS, evaluate_set
 from causal_hcc.weighting import compute_weights
 
 REF = Path(__file__).parent / "reference"
-
-
-@contextmanager
-def _quiet():
-    """Statistical warnings of the effects stage are tested in its own module."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CausalHccWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +40,7 @@ def grid(cohort):
 
 @pytest.fixture(scope="module")
 def effects(cohort):
-    with _quiet():
+    with quiet():
         return adjust(cohort, n_boot=0)
 
 
@@ -109,7 +99,7 @@ def test_default_rows_reproduce_adjust(grid, effects):
 
 
 def test_max_smd_equals_balance_table_for_trimmed_truncated_weights(cohort, grid):
-    with _quiet():
+    with quiet():
         ps = fit_propensity(cohort)
         w = compute_weights(cohort, ps, estimand="ATT", stabilized=False, trim=(0.1, 0.9),
                             truncate=(5, 95))
