@@ -40,7 +40,8 @@ from causal_hcc._numeric import to_jsonable
 from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
 from causal_hcc.effects import EffectsReport, adjust
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
-from causal_hcc.sensitivity.evalues import (evalue_hr, evalue_landmark_difference,
+from causal_hcc.sensitivity.evalues import (EValueResult, evalue_hr,
+                                            evalue_landmark_difference,
                                             evalue_rmst_difference)
 from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, DEFAULT_SEED, SpecificationGrid,
                                          VascularInvasionSensitivity, _cox_row, _prepare_set,
@@ -69,39 +70,32 @@ METHOD_LABELS = {"crude": "crude Cox", "multivariable": "multivariable Cox",
 
 
 # ----------------------------------------------------------------------------- E-values
-@dataclass(frozen=True)
-class EValueRecord:
-    """E-value of one estimate of an effects report.
+@dataclass(frozen=True, kw_only=True)
+class EValueRecord(EValueResult):
+    """E-value of one estimate of an effects report: an :class:`EValueResult` plus which.
 
-    ``measure`` is "HR", "landmark risk difference" or "RMST difference"; ``hr`` equals
-    ``estimate`` for HRs and is None otherwise; ``months`` is the landmark or RMST horizon.
+    ``method`` and ``estimand`` name the estimate; ``months`` is the landmark or RMST
+    horizon (None for HRs); ``hr`` equals ``estimate`` for HRs and is None otherwise.
     """
 
     method: str
     estimand: str | None
-    measure: str
-    months: float | None
-    estimate: float
-    hr: float | None
-    ci_lower: float
-    ci_upper: float
-    rr: float
-    evalue_point: float
-    evalue_ci: float
-    ci_limit: str
-    direction: str
-    outcome_conversion: str
-    conversion_reason: str
-    estimable: bool
-    note: str = ""
+    months: float | None = None
+    hr: float | None = None
 
 
-def _record(method, estimand, months, result, hr=None) -> EValueRecord:
-    return EValueRecord(method, estimand, result.measure, months, result.estimate, hr,
-                        result.ci_lower, result.ci_upper, result.rr, result.evalue_point,
-                        result.evalue_ci, result.ci_limit, result.direction,
-                        result.outcome_conversion, result.conversion_reason,
-                        result.estimable, result.note)
+def _record(method, estimand, months, result: EValueResult, hr=None) -> EValueRecord:
+    return EValueRecord(**asdict(result), method=method, estimand=estimand, months=months,
+                        hr=hr)
+
+
+def _not_estimable_record(method, estimand, measure, months, estimate, hr, ci, note):
+    nan = float("nan")
+    return EValueRecord(measure=measure, estimate=estimate, ci_lower=ci[0], ci_upper=ci[1],
+                        rr=nan, rr_lower=nan, rr_upper=nan, evalue_point=nan, evalue_ci=nan,
+                        ci_limit="none", direction="null", outcome_conversion="not applicable",
+                        conversion_reason="", estimable=False, note=note, method=method,
+                        estimand=estimand, months=months, hr=hr)
 
 
 def _outcome_proportion(effects: EffectsReport) -> tuple[float, str]:
@@ -148,10 +142,9 @@ def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None =
     out = []
     for e in effects.estimates:
         if not e.estimable or not all(map(math.isfinite, (e.hr, e.ci_lower, e.ci_upper))):
-            out.append(EValueRecord(e.method, e.estimand, "HR", None, e.hr, e.hr, e.ci_lower,
-                                    e.ci_upper, nan, nan, nan, "none", "null",
-                                    "not applicable", "", False,
-                                    f"HR not estimable: {e.reason}"))
+            out.append(_not_estimable_record(e.method, e.estimand, "HR", None, e.hr, e.hr,
+                                             (e.ci_lower, e.ci_upper),
+                                             f"HR not estimable: {e.reason}"))
             continue
         res = evalue_hr(e.hr, e.ci_lower, e.ci_upper, outcome_proportion=outcome_proportion)
         rec = _record(e.method, e.estimand, None, res, e.hr)
@@ -164,12 +157,11 @@ def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None =
             if row.quantity == "rmst":
                 res = evalue_rmst_difference(row.difference, horizon_months=row.months)
             elif not (math.isfinite(row.treated) and math.isfinite(row.control)):
-                out.append(EValueRecord(curves.method, curves.estimand,
-                                        "landmark risk difference", float(row.months),
-                                        float(row.difference), None, nan, nan, nan, nan, nan,
-                                        "none", "null", "not applicable", "", False,
-                                        f"Survival at {row.months:g} months not estimable "
-                                        "(beyond follow-up in an arm)."))
+                out.append(_not_estimable_record(
+                    curves.method, curves.estimand, "landmark risk difference",
+                    float(row.months), float(row.difference), None, (nan, nan),
+                    f"Survival at {row.months:g} months not estimable (beyond follow-up in "
+                    "an arm)."))
                 continue
             else:
                 res = evalue_landmark_difference(row.treated, row.control, row.months)
