@@ -2,8 +2,7 @@
 
 Every hazard ratio of :mod:`causal_hcc.sensitivity` comes from :func:`fit_cox`, so the
 engine can be swapped in one place. One row per patient: the package's own R-exact
-:func:`causal_hcc.cox.fit_cox_frame` (lifelines ``CoxPHFitter`` if that module is absent).
-(start, stop] rows: lifelines ``CoxTimeVaryingFitter``, because ``causal_hcc.cox`` has no
+:func:`causal_hcc.cox.fit_cox_frame`. (start, stop] rows: lifelines ``CoxTimeVaryingFitter``, because ``causal_hcc.cox`` has no
 counting-process input; run to full precision, its coefficients agree with R's
 ``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` to about 1e-10 and the
 model-based SEs to about 1e-7 (``tests/reference/immortal_time.R``).
@@ -23,14 +22,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causal_hcc.cox import fit_cox_frame
+
 # lifelines stops on the change in beta (precision) or on the *relative* change in the
 # log-likelihood (r_precision). Its default r_precision (1e-9) can stop while the
 # coefficients still differ from R's in the 5th digit, so both are tightened.
 _FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-15, "max_steps": 200}
-try:  # the package's R-exact Cox fitter (one row per patient), when installed
-    from causal_hcc.cox import fit_cox_frame as _package_cox
-except ImportError:  # pragma: no cover - only while causal_hcc.cox is absent
-    _package_cox = None
 # |coef| beyond this means the partial likelihood is monotone (an infinite estimate).
 _MONOTONE_COEF = 15.0
 
@@ -127,8 +124,8 @@ def _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level) -
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = _package_cox(data, terms, time_col=stop_col, event_col=event_col,
-                               conf_level=conf_level)
+            fit = fit_cox_frame(data, terms, time_col=stop_col, event_col=event_col,
+                                conf_level=conf_level)
         except NotEstimableError as exc:
             return _not_estimable(terms, len(data), n_patients, events, str(exc), conf_level)
     trouble = [str(w.message) for w in caught if issubclass(w.category, CausalHccWarning)]
@@ -171,7 +168,7 @@ def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
     ``coxph(Surv(start, stop, event) ~ ...)``; Wald CIs exp(b +- z se) and Wald P, as in
     ``summary(coxph)``.
     """
-    from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+    from lifelines import CoxTimeVaryingFitter
     from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
     terms = list(terms)
@@ -184,19 +181,14 @@ def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
     reason = _precheck(data, terms, event_col, exposure)
     if reason:
         return _not_estimable(terms, n_rows, n_patients, events, reason, conf_level)
-    if not start_col and _package_cox is not None:
+    if not start_col:
         return _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            if start_col:
-                fitter = CoxTimeVaryingFitter()
-                fitter.fit(data[cols], event_col=event_col, start_col=start_col,
-                           stop_col=stop_col, fit_options=_FIT_OPTIONS)
-            else:
-                fitter = CoxPHFitter()
-                fitter.fit(data[cols], duration_col=stop_col, event_col=event_col,
-                           fit_options=_FIT_OPTIONS)
+            fitter = CoxTimeVaryingFitter()
+            fitter.fit(data[cols], event_col=event_col, start_col=start_col,
+                       stop_col=stop_col, fit_options=_FIT_OPTIONS)
         except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
             return _not_estimable(terms, n_rows, n_patients, events,
                                   f"Cox fit failed: {str(exc).splitlines()[0]}", conf_level)
