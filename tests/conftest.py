@@ -1,11 +1,22 @@
 """Shared fixtures: a small valid frame in canonical names, built by hand."""
 
+import os
+
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 matplotlib.use("Agg")
+
+# Property tests: randomised locally (new examples each run find new bugs), derandomised
+# in CI (CI=true), so that a landing never depends on a lucky draw. HYPOTHESIS_PROFILE
+# picks a profile explicitly, e.g. to replay CI's examples locally.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                     "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture

@@ -213,7 +213,9 @@ def test_random_heavy_ties_equal_fit_cox_per_vector(case):
                                  ties=ties)
         status = fit.status[b]
         if ref is None:                       # fit_cox: no events, constant or collinear
-            assert status in ("no_events", "not_estimable")
+            # fit_cox refuses before iterating; the batched fit iterates and may meet the
+            # same degenerate data as a diverging coefficient: both say "no estimate".
+            assert status in ("no_events", "not_estimable", "separation")
         elif _diverging(ref, caught):
             # No finite MLE: the coefficient runs off to infinity along a path rounding
             # can change, so one fit may stop and flag it infinite where the other meets
