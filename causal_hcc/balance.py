@@ -1,6 +1,8 @@
 """Covariate balance before and after matching or weighting -> BalanceTable.
 
-For every propensity-score covariate and every other Table 1 variable in the cohort: the
+For every propensity-score covariate and every other baseline variable of the cohort
+(``cohort.roles.balance_variables``: outcome covariates, candidates, subgroups, a study's
+Table 1 variables): the
 (weighted) mean or proportion per arm (each category level its own row), the standardised
 mean difference, the variance ratio and the (weighted) Kolmogorov-Smirnov statistic. The SMD
 denominator comes from the unadjusted sample and is the same before and after adjustment:
@@ -16,14 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, VARIABLE_BY_NAME, VARIABLES, Cohort
+from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError
 from causal_hcc.matching import MatchedSample
 from causal_hcc.weighting import Weights, effective_sample_size
 
-#: Baseline variables of the paper's Table 1 (balance is shown for all that are present).
-TABLE1_VARIABLES = tuple(v.name for v in VARIABLES
-                         if "Table 1" in v.paper and v.name != "local_therapy")
 THRESHOLD = 0.1
 DENOMINATORS = {
     "treated": "SD of the treated arm in the unadjusted sample (MatchIt summary(); "
@@ -173,15 +172,19 @@ def weighted_ks(x, treated, w) -> float:
     return float(np.max(np.abs(gap)))
 
 
-def variable_rows(frame, name, levels) -> list[tuple[str, str, np.ndarray]]:
-    """(level, kind, values as float with NaN for missing) per row of the table."""
+_KIND = {"binary": "binary", "numeric": "continuous", "categorical": "category"}
+
+
+def variable_rows(frame, name, levels, kinds=None) -> list[tuple[str, str, np.ndarray]]:
+    """(level, kind, values as float with NaN for missing) per row of the table.
+
+    ``levels``: categorical levels (reference first) by name; ``kinds``: ``binary``,
+    ``numeric`` or ``categorical`` by name (a Cohort's); otherwise inferred.
+    """
     col = frame[name]
-    var = VARIABLE_BY_NAME.get(name)
-    kind = var.kind if var is not None else None
+    kind = _KIND.get((kinds or {}).get(name))
     if levels and name in levels:
         kind, lv = "category", tuple(levels[name])
-    elif kind == "category":
-        lv = var.levels
     elif kind not in ("binary", "continuous"):
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             kind, lv = "category", tuple(sorted(col.dropna().astype(str).unique()))
@@ -244,7 +247,8 @@ _COLUMNS = ["variable", "level", "kind", "ps_covariate", "n_missing",
 
 def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
                   smd_denominator: str = "pooled", ps_covariates=(), threshold: float = THRESHOLD,
-                  levels: dict | None = None, adjustment: str | None = None,
+                  levels: dict | None = None, kinds: dict | None = None,
+                  adjustment: str | None = None,
                   estimand: str | None = None, label: str = "") -> BalanceTable:
     """Balance table for any data frame and weights (the core of :func:`balance_table`).
 
@@ -263,6 +267,8 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
         Marked as such in the table.
     threshold : float
         |SMD| above it is flagged (0.1).
+    kinds : dict, optional
+        ``binary``/``numeric``/``categorical`` by covariate (a Cohort's ``kinds``).
     levels : dict, optional
         Level order of categorical covariates not in the data dictionary.
     adjustment, estimand, label : audit trail.
@@ -295,7 +301,7 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
     rows = []
     notes = []
     for name in dict.fromkeys(covariates):
-        for level, kind, x in variable_rows(frame, name, levels):
+        for level, kind, x in variable_rows(frame, name, levels, kinds):
             stats = _one_row(x, treated, w, kind != "continuous", smd_denominator)
             rows.append({"variable": name, "level": level, "kind": kind,
                          "ps_covariate": name in ps_covariates, **stats})
@@ -357,9 +363,10 @@ def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = N
     adjustment : MatchedSample, Weights or None
         Matching (its MatchIt weights) or weighting; None for the unadjusted table only.
     covariates : sequence of str, optional
-        Default: the PS covariates, then every Table 1 variable present in the cohort.
+        Default: the PS covariates, then every other balance variable of the cohort
+        (``cohort.roles.balance_variables``) present in its data.
     ps_covariates : sequence of str, optional
-        Default: those of the adjustment, else ``DEFAULT_CONFOUNDERS``.
+        Default: those of the adjustment, else the cohort's PS covariates.
     smd_denominator : {"treated", "pooled"}, optional
         Default: "treated" for matching and ATT weights, "pooled" otherwise.
     threshold : float
@@ -381,20 +388,20 @@ def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = N
     """
     description, estimand, default_denominator, weights = _describe(adjustment)
     if adjustment is not None:
-        ids = cohort.data["patient_id"].astype(str).to_numpy(object)
+        ids = cohort.ids
         if len(ids) != len(adjustment.patient_id) or np.any(ids != adjustment.patient_id):
             raise CohortError(["The matched sample / weights belong to other patients (or "
                                "another row order) than this cohort."],
                               header="Cannot build the balance table:")
     if ps_covariates is None:
         ps_covariates = (adjustment.covariates if adjustment is not None
-                         and adjustment.covariates else DEFAULT_CONFOUNDERS)
+                         and adjustment.covariates else cohort.roles.covariates)
     if covariates is None:
-        covariates = tuple(ps_covariates) + tuple(v for v in TABLE1_VARIABLES
+        covariates = tuple(ps_covariates) + tuple(v for v in cohort.roles.balance_variables
                                                   if v in cohort.data
                                                   and v not in ps_covariates)
-    return balance_frame(cohort.data, cohort.data["local_therapy"].to_numpy(int),
-                         tuple(covariates), weights=weights,
+    return balance_frame(cohort.data, cohort.treated, tuple(covariates), weights=weights,
+                         levels=dict(cohort.levels), kinds=dict(cohort.kinds),
                          smd_denominator=smd_denominator or default_denominator,
                          ps_covariates=tuple(ps_covariates), threshold=threshold,
                          adjustment=description, estimand=estimand, label=cohort.label)

@@ -2,7 +2,7 @@
 
 A claims file (JSON) lists what a paper reports: each claim names the quantity, the
 subset and arm, the published value as printed and a tolerance (format in
-:mod:`causal_hcc.paper_claims`). :func:`verify_claims` estimates every claim on a Cohort
+:mod:`causal_hcc.studies.yang2025.paper_claims`). :func:`verify_claims` estimates every claim on a Cohort
 with the package's own estimators (:mod:`causal_hcc.survival`, :mod:`causal_hcc.cox`) and
 returns one row per claim: published, reproduced, difference, and a status:
 
@@ -19,16 +19,15 @@ import json
 import math
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.cox import fit_cox
+from causal_hcc.survival.cox import fit_cox
 from causal_hcc.errors import CausalHccWarning, CohortError
-from causal_hcc.survival import kaplan_meier, log_rank, median_follow_up
+from causal_hcc.survival.km import kaplan_meier, log_rank, median_follow_up
 
 QUANTITIES = ("n", "deaths", "survival_pct", "median_months", "median_ci", "logrank_p",
               "median_follow_up", "follow_up_extreme", "cox_hr", "correlation")
@@ -63,16 +62,13 @@ class ClaimCheck:
         return "\n".join(lines)
 
 
-def load_claims(path: str | Path | None = None) -> dict:
-    """Read a claims file; the paper's own claims (shipped in the package) by default."""
-    if path is None:
-        text = resources.files("causal_hcc.data").joinpath("paper_claims.json").read_text("utf-8")
-        source = "the paper's claims (causal_hcc/data/paper_claims.json)"
-    else:
-        path = Path(path)
-        if not path.exists():
-            raise CohortError([f"Claims file {path}: not found."], header="Cannot read claims:")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+def load_claims(path: str | Path) -> dict:
+    """Read a claims file (JSON; a study profile ships its paper's, e.g.
+    ``causal_hcc.studies.yang2025.claims_path()``)."""
+    path = Path(path)
+    if not path.exists():
+        raise CohortError([f"Claims file {path}: not found."], header="Cannot read claims:")
+    text, source = path.read_text(encoding="utf-8"), str(path)
     try:
         claims = json.loads(text)
     except ValueError as exc:
@@ -125,14 +121,14 @@ def term_column(data: pd.DataFrame, term: dict) -> np.ndarray:
     return np.where(col.isna().to_numpy(), np.nan, out)
 
 
-def _subset(data: pd.DataFrame, claim: dict) -> pd.DataFrame:
+def _subset(data: pd.DataFrame, claim: dict, r) -> pd.DataFrame:
     mask = np.ones(len(data), dtype=bool)
     for col, value in (claim.get("subset") or {}).items():
         if col not in data:
             raise _NotEstimable(f"column '{col}' (subset) is not in the data")
         mask &= (data[col] == value).to_numpy()
     if claim.get("arm") is not None:
-        mask &= (data["local_therapy"] == claim["arm"]).to_numpy()
+        mask &= (data[r.treatment] == claim["arm"]).to_numpy()
     out = data.loc[mask]
     if out.empty:
         raise _NotEstimable("no patients in this subset")
@@ -148,28 +144,28 @@ def _num(x: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}" if np.isfinite(x) else "NA"
 
 
-def _km(sub: pd.DataFrame, **kw):
-    return kaplan_meier(sub["os_months"], sub["death"], **kw)
+def _km(sub: pd.DataFrame, r, **kw):
+    return kaplan_meier(sub[r.time], sub[r.event], **kw)
 
 
-def _estimate(claim: dict, data: pd.DataFrame, claims: dict):
+def _estimate(claim: dict, data: pd.DataFrame, claims: dict, r):
     """(reproduced value, text, note) for one claim."""
     q = claim["quantity"]
-    sub = _subset(data, claim)
+    sub = _subset(data, claim, r)
     if q == "n":
         return len(sub), str(len(sub)), ""
     if q == "deaths":
-        d = int(sub["death"].sum())
+        d = int(sub[r.event].sum())
         return d, f"{d} ({100 * d / len(sub):.1f}%)", ""
     if q == "survival_pct":
-        lm = _km(sub, landmarks=(claim["time"],)).landmarks[0]
+        lm = _km(sub, r, landmarks=(claim["time"],)).landmarks[0]
         if not lm.estimable:
             raise _NotEstimable(lm.reason)
         ci = (f"95% CI {_num(100 * lm.lower)}-{_num(100 * lm.upper)}, log-log"
               if np.isfinite(lm.lower) else lm.reason or "no CI")
         return 100 * lm.surv, f"{100 * lm.surv:.1f}% ({ci}; {lm.n_risk} at risk)", ""
     if q in ("median_months", "median_ci"):
-        m = _km(sub).median
+        m = _km(sub, r).median
         if not m.estimable:
             raise _NotEstimable(m.reason)
         if q == "median_months":
@@ -181,12 +177,12 @@ def _estimate(claim: dict, data: pd.DataFrame, claims: dict):
                 f"(plain; Brookmeyer-Crowley {m.conf_type}"
                 f" {_num(m.lower)}-{_num(m.upper)})", "")
     if q == "logrank_p":
-        test = log_rank(sub["os_months"], sub["death"], sub["local_therapy"])
+        test = log_rank(sub[r.time], sub[r.event], sub[r.treatment])
         if not test.estimable:
             raise _NotEstimable(test.reason)
         return test.p, f"P={test.p:.4f} (chi-square {test.chisq:.2f}, df {test.df})", ""
     if q in ("median_follow_up", "follow_up_extreme"):
-        fu = median_follow_up(sub["os_months"], sub["death"])
+        fu = median_follow_up(sub[r.time], sub[r.event])
         if q == "follow_up_extreme":
             value = fu.observed_min if claim["which"] == "min" else fu.observed_max
             return value, f"{value:.1f}", ""
@@ -194,7 +190,7 @@ def _estimate(claim: dict, data: pd.DataFrame, claims: dict):
         return fu.observed_median, f"{fu.observed_median:.1f} (median observed time{rev})", ""
     if q == "correlation":
         return _correlation(sub, claim)
-    return _cox(claim, sub, claims)
+    return _cox(claim, sub, claims, r)
 
 
 def _correlation(sub, claim):
@@ -210,7 +206,7 @@ def _correlation(sub, claim):
     return float(r), f"r={r:.3f} ({method}, n={len(pair)}, P={p:.2g})", ""
 
 
-def _cox(claim, sub, claims):
+def _cox(claim, sub, claims, r):
     terms = claims["terms"]
     model = claim.get("model", "univariable")
     keys = [claim["term"]] if model == "univariable" else list(claims["models"][model])
@@ -221,7 +217,7 @@ def _cox(claim, sub, claims):
     ok = ~np.isnan(x).any(axis=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CausalHccWarning)
-        fit = fit_cox(sub["os_months"].to_numpy()[ok], sub["death"].to_numpy()[ok], x[ok],
+        fit = fit_cox(sub[r.time].to_numpy()[ok], sub[r.event].to_numpy()[ok], x[ok],
                       names=keys)
     j = keys.index(claim["term"])
     hr, lo, hi, p = fit.hr[j], fit.ci_lower[j], fit.ci_upper[j], fit.p[j]
@@ -265,14 +261,15 @@ def _tolerance_text(claim: dict) -> str:
     return "exact" if tol["abs"] == 0 else f"+/-{tol['abs']:g}{unit}"
 
 
-def verify_claims(cohort, claims: dict | None = None) -> ClaimCheck:
+def verify_claims(cohort, claims: dict) -> ClaimCheck:
     """Estimate every claim on ``cohort`` and compare with the published value.
 
     Parameters
     ----------
     cohort : Cohort
-    claims : dict, optional
-        A loaded claims file (:func:`load_claims`); the paper's own claims by default.
+    claims : dict
+        A loaded claims file (:func:`load_claims`). Arms (``arm`` 1/0) and the survival
+        quantities refer to the cohort's treatment, time and event roles.
 
     Returns
     -------
@@ -280,7 +277,6 @@ def verify_claims(cohort, claims: dict | None = None) -> ClaimCheck:
         One row per claim: id, source, description, printed, published, reproduced,
         reproduced_text, difference, tolerance, status, note.
     """
-    claims = claims or load_claims()
     data = cohort.data
     rows = []
     for claim in claims["claims"]:
@@ -290,7 +286,7 @@ def verify_claims(cohort, claims: dict | None = None) -> ClaimCheck:
                "reproduced": None, "reproduced_text": "", "difference": None,
                "tolerance": _tolerance_text(claim), "status": "", "note": ""}
         try:
-            value, text, note = _estimate(claim, data, claims)
+            value, text, note = _estimate(claim, data, claims, cohort.roles)
         except _NotEstimable as exc:
             row.update(status="not estimable", note=str(exc), reproduced_text="not estimable")
             rows.append(row)

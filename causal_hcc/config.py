@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from causal_hcc import defaults
 from causal_hcc.errors import CohortError
 
 
@@ -23,37 +24,63 @@ def opt(default, help_text: str = ""):
 @dataclass(frozen=True)
 class DataOptions:
     path: str = opt("", "empty: the bundled reconstructed pseudo-cohort")
+    study: str = opt("auto", "auto (the bundled study without --data, or when no role is "
+                             "named), yang2025, or none")
     mapping: str = opt("", "TOML/JSON mapping file (see data_dictionary.md)")
     missing: str = opt("raise", "raise, or drop (complete-case; exclusions reported)")
+    id: str = opt("", "patient id column (empty: row numbers)")
+    time: str = opt("", "follow-up time column")
+    event: str = opt("", "event column (1 = event, 0 = censored)")
+    treatment: str = opt("", "treatment column (two groups)")
+    treated: str = opt("", "the treatment column's value of the treated group (when not 1/yes)")
+    covariates: tuple = opt((), "PS covariates (empty: the study's)")
+    outcome_covariates: tuple = opt((), "extra covariates of the outcome models only")
+    subgroups: tuple = opt((), "subgroup variables (empty: the study's)")
+    candidates: tuple = opt((), "covariates the specification grid may add")
+    categorical: tuple = opt((), "covariates to treat as categorical although numeric")
+    post_baseline: tuple = opt((), "covariates measured after time zero (flagged)")
+    treatment_start: str = opt("", "time from time zero to treatment start (immortal time)")
+    time_unit: str = opt("", "days, weeks, months or years (empty: months, or the study's)")
+    arm_labels: tuple = opt((), "two labels: treated, control")
+    outcome: str = opt("", "outcome name, e.g. death")
+    time_zero: str = opt("", "what time zero is, e.g. diagnosis")
+    title: str = opt("", "report title")
+    sheet: str = opt("", "Excel sheet (name or 0-based index)")
+    header_row: int = opt(0, "0-based row of the header (Excel, CSV)")
+    encoding: str = opt("utf-8-sig", "text encoding of CSV files")
+    decimal: str = opt(".", "decimal mark of CSV files ('.' or ',')")
 
 
 @dataclass(frozen=True)
 class CrudeOptions:
     conf_type: str = opt("log-log", "KM CI scale: log-log, log (R default) or plain (SPSS)")
-    landmarks: tuple = opt((12.0, 24.0, 36.0, 60.0), "months")
-    subgroup: str = opt("oligometastatic", "repeat the arm comparison per level")
+    landmarks: tuple = opt((), "landmark times in the data's unit (empty: the study's, or "
+                               "round years within follow-up)")
+    subgroup: str = opt("", "repeat the arm comparison per level (empty: the first subgroup)")
     ties: str = opt("efron", "Cox ties: efron or breslow")
     select_p: float = opt(0.05, "univariable P rule of the multivariable model")
-    claims: str = opt("", "claims file; empty: the paper's own claims")
+    claims: str = opt("", "claims file; empty: the study's own claims (none for other data)")
 
 
 @dataclass(frozen=True)
 class AdjustOptions:
-    covariates: tuple = opt(("ecog", "intrahepatic_ccr", "vascular_invasion"),
-                            "PS covariates (data_dictionary.md names)")
-    caliper_sd: float = opt(0.2, "SD of the logit PS (Austin 2011); 0 for no caliper")
+    covariates: tuple = opt((), "PS covariates (empty: [data] covariates or the study's)")
+    caliper_sd: float = opt(defaults.CALIPER_SD, "SD of the logit PS (Austin 2011); 0 for "
+                                                 "no caliper")
     ratio: int = opt(1, "controls per treated patient")
     replace: bool = opt(False, "match with replacement")
     order: str = opt("largest", "matching order: largest, smallest, random, data")
-    bootstrap: int = opt(1000, "replicates; 0 skips the bootstrap")
-    seed: int = opt(20250710, "bootstrap and random matching order")
+    bootstrap: int = opt(defaults.N_BOOT, "replicates; 0 skips the bootstrap")
+    seed: int = opt(defaults.SEED, "bootstrap and random matching order")
+    horizons: tuple = opt((), "RMST horizons in the data's unit (empty: the study's, or the "
+                              "latest landmarks both arms reach)")
 
 
 @dataclass(frozen=True)
 class SensitivityOptions:
     run: bool = opt(True, "run the sensitivity analyses")
-    n_sim_ned: int = opt(2000, "simulations of the NED-correlation null")
-    seed: int = opt(20250117, "specification grid (random order) and simulations")
+    n_sim_ned: int = opt(2000, "simulations of the NED-correlation null (study yang2025)")
+    seed: int = opt(defaults.SEED, "specification grid (random order) and simulations")
 
 
 @dataclass(frozen=True)

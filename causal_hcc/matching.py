@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from causal_hcc.data.schema import Cohort
+from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError
 from causal_hcc.propensity import PropensityModel
 
@@ -523,7 +523,7 @@ def match_patients(cohort: Cohort, propensity: PropensityModel, *, method: str =
     of treatment weighting (IPTW) using the propensity score to estimate causal treatment
     effects in observational studies. Stat Med 34:3661-3679.
     """
-    ids = cohort.data["patient_id"].astype(str).to_numpy(object)
+    ids = cohort.ids
     if len(ids) != len(propensity.patient_id) or np.any(ids != propensity.patient_id):
         raise CohortError(["The propensity model was fitted to other patients (or another "
                            "row order) than this cohort; refit it on this cohort."],

@@ -19,11 +19,10 @@ from scipy.interpolate import BSpline
 from scipy.special import expit, xlogy
 
 from causal_hcc._numeric import row_sum, z_value
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, VARIABLE_BY_NAME, Cohort
-from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.errors import (CohortError, ConvergenceWarning, DataWarning, NotEstimableError,
                                OverlapWarning, SeparationWarning, SmallSampleWarning)
 
-TREATMENT_COL = "local_therapy"
 MIN_EVENTS_PER_VARIABLE = 10      # Peduzzi et al. 1996; below it: SmallSampleWarning
 SPARSE_CELL = 5                   # a level with < 5 patients in one arm is reported as sparse
 _EPS01 = 10 * np.finfo(float).eps  # R glm.fit's "fitted probabilities numerically 0 or 1"
@@ -66,7 +65,8 @@ class PropensityModel:
     label : str
         Provenance of the data (the cohort's label).
     formula : str
-        The model, R style (``local_therapy ~ ecog + ...``).
+        The model actually fitted, R style (``treatment ~ x1 + x2 + ...``); a covariate
+        dropped for carrying no information is absent from it (and named in ``notes``).
     method : {"glm", "firth"}
         Unpenalised maximum likelihood (R ``glm``) or Firth's penalised likelihood.
     coefficients : pandas.DataFrame
@@ -209,10 +209,6 @@ def _covariate_levels(column: pd.Series, name: str, levels: dict | None):
     """(kind, levels) for one covariate: 'category' with ordered levels, or 'numeric'."""
     if levels and name in levels:
         return "category", tuple(levels[name])
-    var = VARIABLE_BY_NAME.get(name)
-    if var is not None and var.kind == "category":
-        ordered = (var.reference,) + tuple(v for v in var.levels if v != var.reference)
-        return "category", ordered
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         if isinstance(column.dtype, pd.CategoricalDtype):
             return "category", tuple(column.cat.categories)
@@ -249,8 +245,19 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
             text = col.astype(str)
             present = [v for v in lv if (text == str(v)).any()]
             absent = [v for v in lv if v not in present]
+            unknown = sorted(set(text[col.notna()]) - {str(v) for v in lv})
+            if unknown:
+                raise CohortError([f"Column '{name}': values {unknown[:5]} are not among its "
+                                   f"levels {list(lv)}. Recode them or declare the levels."],
+                                  header="The model cannot be built:")
             if absent:
-                notes.append(f"'{name}': levels {absent} absent from the data; no term.")
+                _dropped(notes, f"'{name}': levels {absent} have no patients in these data; "
+                                "they have no term in the model.")
+            if len(present) < 2:
+                _dropped(notes, f"'{name}' takes a single level ({present[0] if present else 'none'}"
+                                ") here; it carries no information and is left out of the "
+                                "model.")
+                continue
             columns[name] = [(f"{name}[{v}]", (text == str(v)).to_numpy(float))
                              for v in present[1:]]
             formula_terms.append(name)
@@ -260,7 +267,12 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
                              for j in range(basis.shape[1])]
             formula_terms.append(f"ns({name}, df={splines[name]})")
         else:
-            columns[name] = [(name, col.to_numpy(float))]
+            values = col.to_numpy(float)
+            if values.size and np.nanmax(values) == np.nanmin(values):
+                _dropped(notes, f"'{name}' is constant ({values[0]:g}) here; it carries no "
+                                "information and is left out of the model.")
+                continue
+            columns[name] = [(name, values)]
             formula_terms.append(name)
     unknown = set(splines) - set(covariates)
     if unknown:
@@ -281,6 +293,12 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
             mats.append(values)
     return Design(np.column_stack(mats), tuple(terms), tuple(owner), tuple(formula_terms),
                   tuple(notes))
+
+
+def _dropped(notes: list, message: str) -> None:
+    """Record and warn: a covariate (level) is not in the model actually fitted."""
+    notes.append(message)
+    warnings.warn(message, DataWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------- fitting
@@ -513,15 +531,15 @@ def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
                    splines: dict | None = None, interactions=(),
                    check_separation: bool = True,
                    confidence_level: float = 0.95) -> PropensityModel:
-    """Propensity score of local therapy given the confounders, for a validated cohort.
+    """Propensity score of treatment given the covariates, for a validated cohort.
 
     Parameters
     ----------
     cohort : Cohort
     covariates : sequence of str, optional
-        Default :data:`~causal_hcc.data.schema.DEFAULT_CONFOUNDERS` (ECOG, intrahepatic
-        cCR, vascular invasion). Categorical covariates are dummy-coded against the data
-        dictionary's reference level; continuous ones enter linearly unless in ``splines``.
+        Default the cohort's PS covariates (``cohort.roles.covariates``). Categorical
+        covariates are dummy-coded against their reference level (``cohort.levels``);
+        numeric ones enter linearly unless in ``splines``.
     method : {"glm", "firth"}
         Unpenalised (default) or Firth-penalised logistic regression.
     splines : dict, optional
@@ -547,7 +565,7 @@ def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
 
     Notes
     -----
-    Agrees with R ``glm(local_therapy ~ ..., family = binomial)`` (coefficients and fitted
+    Agrees with R ``glm(treatment ~ ..., family = binomial)`` (coefficients and fitted
     values, rtol 1e-6; tests/reference/matching.R).
 
     References
@@ -558,8 +576,14 @@ def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
     Konis K (2007). Linear programming algorithms for detecting separated data in binary
     logistic regression models. DPhil thesis, University of Oxford.
     """
-    covariates = tuple(DEFAULT_CONFOUNDERS if covariates is None else covariates)
-    return fit_propensity_frame(cohort.data, TREATMENT_COL, covariates, id_col="patient_id",
+    covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
+    if not covariates:
+        raise CohortError(["No propensity-score covariates: name them (covariates=[...]; "
+                           "CLI --covariates a,b,c)."], header="The propensity model cannot "
+                          "be fitted:")
+    frame = cohort.data if cohort.roles.id else cohort.data.assign(_id=cohort.ids)
+    return fit_propensity_frame(frame, cohort.roles.treatment, covariates,
+                                id_col=cohort.roles.id or "_id", levels=cohort.levels,
                                 method=method, splines=splines, interactions=interactions,
                                 check_separation=check_separation,
                                 confidence_level=confidence_level, label=cohort.label)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from causal_hcc.data.schema import Cohort
+from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError, OverlapWarning
 from causal_hcc.propensity import PropensityModel
 
@@ -342,7 +342,7 @@ def compute_weights(cohort: Cohort, propensity: PropensityModel, *, estimand: st
     ----------
     Austin PC, Stuart EA (2015). Stat Med 34:3661-3679.
     """
-    ids = cohort.data["patient_id"].astype(str).to_numpy(object)
+    ids = cohort.ids
     if len(ids) != len(propensity.patient_id) or np.any(ids != propensity.patient_id):
         raise CohortError(["The propensity model was fitted to other patients (or another "
                            "row order) than this cohort; refit it on this cohort."],

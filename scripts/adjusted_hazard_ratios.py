@@ -8,7 +8,8 @@ patients). The file must follow data_dictionary.md (use `causal-hcc validate` fi
 
 import argparse
 
-from causal_hcc.data import load
+from causal_hcc.studies import yang2025
+from causal_hcc.studies.yang2025 import load
 from causal_hcc.effects import adjust
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,7 +24,8 @@ cohort = load(args.data)
 # 2. Propensity score on ECOG PS, intrahepatic cCR and vascular invasion; 1:1 nearest
 #    neighbour matching within 0.2 SD of the logit PS; IPTW (ATE stabilised, ATT, ATO);
 #    Cox models with the SE each design calls for; percentile bootstrap.
-result = adjust(cohort, n_boot=args.bootstrap, seed=args.seed)
+result = adjust(cohort, n_boot=args.bootstrap, seed=args.seed,
+                landmarks=yang2025.LANDMARKS, horizons=yang2025.RMST_HORIZONS)
 
 # 3. One row per estimate: HR of local therapy vs none, CI, P and how it was computed.
 table = result.to_frame()[["method", "estimand", "hr", "ci_lower", "ci_upper", "p_value",

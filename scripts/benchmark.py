@@ -27,11 +27,12 @@ import warnings
 import numpy as np
 
 from causal_hcc.balance import balance_table
-from causal_hcc.cox import fit_cox, fit_cox_many
-from causal_hcc.data import load_bundled, validate_frame
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS
-from causal_hcc.data.synthetic import synthetic_registry
-from causal_hcc.effects import LANDMARKS, RMST_HORIZONS, _Options, adjust, bootstrap
+from causal_hcc.effects import adjust
+from causal_hcc.effects.bootstrap import BootOptions, bootstrap
+from causal_hcc.studies.yang2025 import (DEFAULT_CONFOUNDERS, LANDMARKS, RMST_HORIZONS,
+                                         load_bundled, validate_frame)
+from causal_hcc.studies.yang2025.synthetic import synthetic_registry
+from causal_hcc.survival import fit_cox, fit_cox_many
 from causal_hcc.matching import match_patients
 from causal_hcc.propensity import fit_propensity
 from causal_hcc.weighting import compute_weights
@@ -145,7 +146,7 @@ def cox_rows(table, sizes, repeats, lifelines_memory_max):
 
 def bootstrap_rows(table, replicate_counts, jobs_list, repeats):
     cohort = _cohort(76)
-    opts = _Options(0.2, 1, False, "largest", LANDMARKS, RMST_HORIZONS)
+    opts = BootOptions(0.2, 1, False, "largest", LANDMARKS, RMST_HORIZONS)
     out = {}
     for n_boot in replicate_counts:
         for jobs in jobs_list:

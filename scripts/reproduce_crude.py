@@ -9,8 +9,9 @@ the univariable and multivariable Cox models of Table 3, and the paper-vs-reprod
 
 import argparse
 
-from causal_hcc.claims import verify_claims
-from causal_hcc.data import load
+from causal_hcc.claims import load_claims, verify_claims
+from causal_hcc.studies import yang2025
+from causal_hcc.studies.yang2025 import load
 from causal_hcc.survival import crude_analysis
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -18,8 +19,10 @@ parser.add_argument("data", nargs="?", help="patient-level file (default: bundle
 args = parser.parse_args()
 
 cohort = load(args.data)
-crude = crude_analysis(cohort)          # KM (log-log CIs), log-rank, landmarks, Cox (Efron)
+crude = crude_analysis(cohort, yang2025.LANDMARKS, cox_variables=yang2025.table3.TABLE3_VARIABLES)
+#         # KM (log-log CIs), log-rank, landmarks, Cox (Efron)
 print(crude.summary())
 print()
-check = verify_claims(cohort)           # the paper's claims, shipped with the package
+check = verify_claims(cohort, load_claims(yang2025.claims_path()))
+#          # the paper's claims, shipped with the package
 print(check.summary())

@@ -10,7 +10,7 @@ correlation under the null. Without a file: the bundled RECONSTRUCTED pseudo-coh
 
 import argparse
 
-from causal_hcc.data import load
+from causal_hcc.studies.yang2025 import load
 from causal_hcc.effects import adjust
 from causal_hcc.sensitivity import run_sensitivity
 

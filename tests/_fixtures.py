@@ -11,7 +11,7 @@ import pytest
 from causal_hcc.errors import CausalHccWarning
 
 REF = Path(__file__).parent / "reference"
-BUNDLED = (Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled"
+BUNDLED = (Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled"
            / "reconstructed_pseudo_cohort.csv")
 
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc.balance import (TABLE1_VARIABLES, balance_frame, balance_table,
+from causal_hcc.balance import (balance_frame, balance_table,
                                 weighted_ks, weighted_variance)
-from causal_hcc.data import load_bundled, validate_frame
+from causal_hcc.studies.yang2025 import load_bundled, validate_frame
 from causal_hcc.errors import CohortError
 from causal_hcc.matching import match_on_logit, match_patients
 from causal_hcc.propensity import fit_propensity
@@ -28,7 +28,7 @@ SUMMARY = pd.read_csv(REF / "matching_summary.csv")
 BALANCE = pd.read_csv(REF / "matching_balance.csv")
 WEIGHTS = pd.read_csv(REF / "matching_weights.csv")
 VERSIONS = (REF / "versions_matching.txt").read_text()
-BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
+BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 VETERAN = pd.read_csv(REF / "matching_veteran.csv")
@@ -205,7 +205,7 @@ def test_balance_table_for_matched_cohort():
     table = balance_table(cohort, matched)
     rows = table.to_frame()
     # PS covariates first, then every Table 1 variable present; not follow-up variables.
-    present = [v for v in TABLE1_VARIABLES if v in cohort.data]
+    present = [v for v in cohort.roles.descriptive if v in cohort.data]
     assert list(dict.fromkeys(rows.variable)) == list(fit.covariates) + [
         v for v in present if v not in fit.covariates]
     assert "months_to_local_therapy" not in set(rows.variable)

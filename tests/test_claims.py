@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from causal_hcc.claims import load_claims, verify_claims
-from causal_hcc.data import load_bundled, validate_frame
+from causal_hcc.studies.yang2025 import claims_path
+from causal_hcc.studies.yang2025 import load_bundled, validate_frame
 from causal_hcc.errors import CohortError
 
 REF = Path(__file__).parent / "reference"
@@ -72,9 +73,9 @@ def test_invalid_claims_file_names_the_claim(tmp_path):
 
 
 def test_the_papers_claims_on_the_bundled_cohort():
-    check = verify_claims(load_bundled())
+    check = verify_claims(load_bundled(), load_claims(claims_path()))
     table = check.to_frame().set_index("id")
-    assert len(table) == len(load_claims()["claims"]) == 58
+    assert len(table) == len(load_claims(claims_path())["claims"]) == 58
     # Audit A2: "median not reached" contradicts the arm's own landmark rates.
     assert table.loc["median_all_local", "status"] == "paper inconsistent"
     assert table.loc["median_oligo_local", "status"] == "paper inconsistent"

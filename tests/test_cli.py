@@ -7,7 +7,7 @@ import pytest
 
 from causal_hcc import __version__
 from causal_hcc.cli import main
-from causal_hcc.data import bundled_cohort_path
+from causal_hcc.studies.yang2025 import bundled_cohort_path
 
 
 def test_help_and_version(capsys):
@@ -33,9 +33,9 @@ def test_validate_bad_file_exits_2_with_every_problem(tmp_path, capsys):
     assert main(["validate", "--data", str(tmp_path / "bad.csv")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "Column 'ecog' (required): not found" in err
+    assert "Column 'ecog' (covariate): not found" in err
     assert "Column 'os_months': 1 negative values (row 5" in err
-    assert "Column 'death': values ['dead'] in row 10" in err
+    assert "Column 'death' (event): values ['dead'] in row 10" in err
 
 
 def test_validate_with_mapping_flags(tmp_path, capsys):

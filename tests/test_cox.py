@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc.cox import CoxFit, cox_zph, fit_cox, fit_cox_frame
-from causal_hcc.cox_table import TABLE3_VARIABLES, cox_table
-from causal_hcc.data import validate_frame
+from causal_hcc.survival import CoxFit, cox_zph, fit_cox, fit_cox_frame
+from causal_hcc.studies.yang2025.table3 import TABLE3_VARIABLES
+from causal_hcc.survival import cox_table
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
                                SmallSampleWarning)
 
@@ -267,18 +268,17 @@ def test_coef_invariant_to_weight_scaling(scale, ties):
 
 # ----------------------------------------------------------------------------- Table 3
 def _targets() -> dict:
-    local = Path(__file__).parents[1] / "causal_hcc" / "data" / "paper_targets.json"
-    path = local if local.exists() else Path("/work/shared/paper/targets.json")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from causal_hcc.studies.yang2025 import published_targets
+    return published_targets()
 
 
 def test_table3_directions_follow_the_papers_interpretation():
     variables = _targets()["cox_table3"]["variables"]
-    assert {v.paper_key for v in TABLE3_VARIABLES} == set(variables)
+    assert {v.key for v in TABLE3_VARIABLES} == set(variables)
     for var in TABLE3_VARIABLES:
-        interp = variables[var.paper_key]["interpretation"]
+        interp = variables[var.key]["interpretation"]
         paper_reference = var.reference if var.paper_same_direction else var.level
-        assert interp["reference_level"].startswith(paper_reference), var.paper_key
+        assert interp["reference_level"].startswith(paper_reference), var.key
 
 
 def _cohort(n=80, seed=3):
@@ -297,7 +297,7 @@ def _cohort(n=80, seed=3):
 def test_cox_table_directions_and_r_agreement():
     frame = _cohort()
     cohort = validate_frame(frame)
-    table = cox_table(cohort, multivariable=["local_therapy", "ecog_ps"])
+    table = cox_table(cohort, TABLE3_VARIABLES, multivariable=["local_therapy", "ecog_ps"])
     rows = {(r.model, r.variable): r for r in table.rows}
     local = rows[("univariable", "local_therapy")]
     assert local.comparison == "local therapy: yes vs no (reference: no)"
@@ -320,7 +320,7 @@ def test_cox_table_directions_and_r_agreement():
 def test_cox_table_small_multivariable_model_warns():
     cohort = validate_frame(_cohort(n=40, seed=5))
     with pytest.warns(SmallSampleWarning, match="events per variable"):
-        table = cox_table(cohort, multivariable=["local_therapy", "ecog_ps", "sex", "age"])
+        table = cox_table(cohort, TABLE3_VARIABLES, multivariable=["local_therapy", "ecog_ps", "sex", "age"])
     assert table.events_per_variable < 10
     assert any("events per variable" in n for n in table.notes)
 
@@ -330,32 +330,33 @@ def test_cox_table_separated_variable_is_not_estimable():
     frame.loc[frame.child_pugh == "B", "death"] = 0          # no deaths in Child-Pugh B
     cohort = validate_frame(frame)
     with pytest.warns(SeparationWarning, match="child_pugh_class"):
-        table = cox_table(cohort, multivariable=["local_therapy"])
+        table = cox_table(cohort, TABLE3_VARIABLES, multivariable=["local_therapy"])
     row = next(r for r in table.rows if r.variable == "child_pugh_class")
     assert not row.estimable and "no events" in row.reason and np.isnan(row.hr)
 
 
-BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
+BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 
 
 @pytest.mark.parametrize("model,ties", [("efron_local_therapy", "efron"),
                                         ("breslow_local_therapy", "breslow")])
 def test_bundled_cohort_local_therapy_hr_agrees_with_r(model, ties):
-    from causal_hcc.data import load_bundled
+    from causal_hcc.studies.yang2025 import load_bundled
     cohort = load_bundled()
     ref = COX[(COX.dataset == "bundled") & (COX.model == model)]
-    fit = fit_cox_frame(cohort.data, ["local_therapy"], ties=ties)
+    fit = fit_cox_frame(cohort.data, ["local_therapy"], time_col="os_months", event_col="death",
+                        ties=ties)
     np.testing.assert_allclose(fit.coef, ref.coef, rtol=1e-6)    # as above
     np.testing.assert_allclose(fit.se, ref.se, rtol=1e-5)
 
 
 def test_bundled_cohort_table3_agrees_with_r():
-    from causal_hcc.data import load_bundled
+    from causal_hcc.studies.yang2025 import load_bundled
     with warnings.catch_warnings():
         # EPV and separation warnings are tested elsewhere; here only the numbers.
         warnings.simplefilter("ignore", SmallSampleWarning)
-        table = cox_table(load_bundled())
+        table = cox_table(load_bundled(), TABLE3_VARIABLES)
     ref = COX[COX.dataset == "bundled"]
     for row in table.rows:
         model = f"uni_{row.variable}" if row.model == "univariable" else "multi_selected"

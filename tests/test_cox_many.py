@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc import cox
-from causal_hcc.cox import MANY_STATUS, CoxManyFit, fit_cox, fit_cox_many
+from causal_hcc.survival import cox_many as cox
+from causal_hcc.survival import MANY_STATUS, CoxManyFit, fit_cox, fit_cox_many
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 
 REF = Path(__file__).parent / "reference"

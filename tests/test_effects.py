@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from _fixtures import quiet
-from causal_hcc.data import validate_frame
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.effects import adjust, rmst
 from causal_hcc.survival import kaplan_meier
 
@@ -17,7 +17,7 @@ REF = Path(__file__).parent / "reference"
 def _cohort(name):
     frame = pd.read_csv(REF / f"effects_{name}_cohort.csv") if name == "veteran" else None
     if frame is None:
-        from causal_hcc.data import load_bundled
+        from causal_hcc.studies.yang2025 import load_bundled
         return load_bundled()
     return validate_frame(frame, source="R veteran data mapped onto the data contract")
 

@@ -3,7 +3,8 @@
 import pyreadstat
 import pytest
 
-from causal_hcc.data import ColumnMapping, load_cohort, read_table
+from causal_hcc.data import ColumnMapping, read_table
+from causal_hcc.studies.yang2025 import load as load_cohort
 from causal_hcc.errors import CohortError
 
 
@@ -94,5 +95,5 @@ def test_unmapped_user_coding_gives_the_fix(tmp_path, valid_frame):
     with pytest.raises(CohortError) as info:
         load_cohort(tmp_path / "s.csv", mapping)
     text = str(info.value)
-    assert "Column 'death': values ['2'] in rows 2, 3" in text
-    assert "Column 'ecog': values ['PS0', 'PS1']" in text
+    assert "Column 'death' (event): values ['2'] in rows 2, 3" in text
+    assert "Column 'ecog' (covariate): values ['PS0', 'PS1']" in text

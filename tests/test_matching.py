@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _fixtures import require_current_matching_fixtures
-from causal_hcc.data import validate_frame
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import CohortError, NotEstimableError
 from causal_hcc.matching import match_on_logit, match_patients, matching_weights
 from causal_hcc.propensity import fit_propensity, fit_propensity_frame
@@ -28,7 +28,7 @@ PS = pd.read_csv(REF / "matching_ps.csv")
 CONFIG = pd.read_csv(REF / "matching_config.csv")
 ROWS = pd.read_csv(REF / "matching_rows.csv")
 PAIRS = pd.read_csv(REF / "matching_pairs.csv")
-BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
+BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 
 # MatchIt 4.5.1's "already matched to this treated patient" check (rounds 2..k of k:1
@@ -251,7 +251,7 @@ def test_heavy_ties_cohort_end_to_end(name):
 @pytest.mark.parametrize("name", ["bundled_nn_cal02", "bundled_nn_cal02_ratio2",
                                   "bundled_nn_cal02_replace"])
 def test_bundled_cohort_pairs_identical_to_matchit(name):
-    from causal_hcc.data import load_bundled
+    from causal_hcc.studies.yang2025 import load_bundled
     require_current_matching_fixtures()
     config = CONFIG.set_index("config").loc[name]
     cohort = load_bundled()

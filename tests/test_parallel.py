@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc import effects
-from causal_hcc.cox import fit_cox
-from causal_hcc.data import load_bundled, validate_frame
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS
+from causal_hcc.effects import bootstrap as effects
+from causal_hcc.effects import curves, estimate
+from causal_hcc.studies.yang2025 import LANDMARKS, RMST_HORIZONS
+from causal_hcc.survival import fit_cox
+from causal_hcc.studies.yang2025 import load_bundled, validate_frame
+from causal_hcc.studies.yang2025 import DEFAULT_CONFOUNDERS
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import match_on_logit
 from causal_hcc.parallel import run_parallel
@@ -25,7 +27,7 @@ from causal_hcc.propensity import fit_logistic
 from causal_hcc.weighting import ps_weights
 
 REF = Path(__file__).parent / "reference"
-OPTS = effects._Options(0.2, 1, False, "largest", effects.LANDMARKS, effects.RMST_HORIZONS)
+OPTS = effects.BootOptions(0.2, 1, False, "largest", LANDMARKS, RMST_HORIZONS)
 
 
 def _cohort(name):
@@ -117,7 +119,7 @@ def _reference_replicate(idx, time, event, tx, design, seed):
         try:
             m = match_on_logit(lp, a, caliper_sd=0.2, seed=seed)
             out["psm"] = log_hr(m.weights)
-            out["psm_curves"] = effects._fast_curve_values(t, d, a, m.weights, OPTS.landmarks,
+            out["psm_curves"] = curves.fast_curve_values(t, d, a, m.weights, OPTS.landmarks,
                                                            OPTS.horizons)
         except NotEstimableError:
             pass
@@ -126,7 +128,7 @@ def _reference_replicate(idx, time, event, tx, design, seed):
                 w = ps_weights(ps, a, estimand=estimand, stabilized=stabilized)[0]
                 out[f"iptw_{estimand}"] = log_hr(w)
                 if estimand == "ATE":
-                    out["iptw_curves"] = effects._fast_curve_values(t, d, a, w, OPTS.landmarks,
+                    out["iptw_curves"] = curves.fast_curve_values(t, d, a, w, OPTS.landmarks,
                                                                     OPTS.horizons)
     return out
 
@@ -136,7 +138,7 @@ def test_bootstrap_equals_the_per_replicate_loop_to_rounding(name):
     cohort = _cohort(name)
     n_boot, seed = 40, 13
     new = _boot(cohort, n_boot=n_boot, seed=seed)
-    time, event, tx, design = effects._arrays(cohort, DEFAULT_CONFOUNDERS)
+    time, event, tx, design = estimate.cohort_arrays(cohort, DEFAULT_CONFOUNDERS)
     rng = np.random.default_rng(seed)          # the draws bootstrap makes, in its order
     draws = rng.integers(0, len(time), size=(n_boot, len(time)))
     seeds = rng.integers(0, 2**31 - 1, size=n_boot)
@@ -162,7 +164,7 @@ def test_bootstrap_equals_the_per_replicate_loop_to_rounding(name):
 
 def test_batched_weights_equal_ps_weights_per_replicate():
     cohort = _cohort("bundled")
-    time, event, tx, design = effects._arrays(cohort, DEFAULT_CONFOUNDERS)
+    time, event, tx, design = estimate.cohort_arrays(cohort, DEFAULT_CONFOUNDERS)
     rng = np.random.default_rng(2)
     draws = rng.integers(0, len(time), size=(30, len(time)))
     lps = effects._replicate_ps(draws, design, tx)
@@ -179,7 +181,7 @@ def test_batched_weights_equal_ps_weights_per_replicate():
 
 def test_batched_ps_equals_fit_logistic():
     cohort = _cohort("veteran")
-    time, event, tx, design = effects._arrays(cohort, DEFAULT_CONFOUNDERS)
+    time, event, tx, design = estimate.cohort_arrays(cohort, DEFAULT_CONFOUNDERS)
     rng = np.random.default_rng(4)
     draws = rng.integers(0, len(time), size=(25, len(time)))
     lps = effects._replicate_ps(draws, design, tx)

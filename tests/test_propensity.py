@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import optimize
 
 from _fixtures import require_current_matching_fixtures
-from causal_hcc.data import validate_frame
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import (CausalHccWarning, CohortError, NotEstimableError,
                                SeparationWarning, SmallSampleWarning)
 from causal_hcc.propensity import (_firth_objective, c_statistic, detect_separation,
@@ -24,7 +24,7 @@ LALONDE = pd.read_csv(REF / "matching_lalonde.csv")
 VETERAN = pd.read_csv(REF / "matching_veteran.csv")
 PS = pd.read_csv(REF / "matching_ps.csv")
 COEF = pd.read_csv(REF / "matching_ps_coef.csv")
-BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
+BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 LALONDE_COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 VETERAN_LEVELS = {"celltype": ["squamous", "smallcell", "adeno", "large"]}
@@ -199,7 +199,7 @@ def test_default_confounders_on_paper_margins_report_extreme_ccr():
 
 
 def test_bundled_cohort_ps_equals_r():
-    from causal_hcc.data import load_bundled
+    from causal_hcc.studies.yang2025 import load_bundled
     require_current_matching_fixtures()
     ref = PS[PS.model == "bundled_main"]
     fit = fit_propensity(load_bundled())

@@ -16,8 +16,8 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 
-from causal_hcc.data.calibration import COLUMNS, calibration_table
-from causal_hcc.data.reconstruct import (DEFAULT_SEED, ReconstructionParams, _binary_cox_newton,
+from causal_hcc.studies.yang2025.calibration import COLUMNS, calibration_table
+from causal_hcc.studies.yang2025.reconstruct import (DEFAULT_SEED, ReconstructionParams, _binary_cox_newton,
                                          _Blocks, bundled_csv_path, cox_efron_fast, km_fast,
                                          logrank_fast, read_cohort_csv, reconstruct_cohort)
 
@@ -32,7 +32,7 @@ def bundled() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def targets() -> dict:
-    text = resources.files("causal_hcc.data").joinpath("paper_targets.json").read_text("utf-8")
+    text = resources.files("causal_hcc.studies.yang2025").joinpath("paper_targets.json").read_text("utf-8")
     return json.loads(text)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc.data import REQUIRED, VARIABLES, confounders_for, validate_frame
+from causal_hcc.studies.yang2025 import REQUIRED, VARIABLES, confounders_for, validate_frame
 from causal_hcc.errors import CohortError, DataWarning
 
 
@@ -24,7 +24,7 @@ def test_caller_frame_is_not_mutated(valid_frame):
 
 
 def test_missing_required_column_is_named(valid_frame):
-    with pytest.raises(CohortError, match=r"Column 'vascular_invasion' \(required\): not found"):
+    with pytest.raises(CohortError, match=r"Column 'vascular_invasion' \(covariate\): not found"):
         validate_frame(valid_frame.drop(columns="vascular_invasion"))
 
 
@@ -39,7 +39,7 @@ def test_every_problem_is_listed_at_once(valid_frame):
     message = str(info.value)
     assert len(info.value.problems) == 4
     assert "Column 'os_months': 1 negative values (row 3 (id T03))" in message
-    assert "Column 'death': values ['2'] in row 5 (id T05)" in message
+    assert "Column 'death' (event): values ['2'] in row 5 (id T05)" in message
     assert "--recode death:" in message  # the fix
     assert "duplicate ids ['T01'] (rows 1, 6" in message
     assert "Column 'sex': values ['M'] in row 1" in message
@@ -55,7 +55,7 @@ def test_wrong_type_is_reported(valid_frame):
 def test_missing_time_raises_by_default_and_drop_is_reported(valid_frame):
     bad = valid_frame.copy()
     bad.loc[[3, 7], "os_months"] = np.nan
-    with pytest.raises(CohortError, match=r"'os_months' \(required\): 2 missing values \(rows 4, 8"):
+    with pytest.raises(CohortError, match=r"'os_months' \(needed\): 2 missing values \(rows 4, 8"):
         validate_frame(bad)
     cohort = validate_frame(bad, missing="drop")
     assert cohort.n == 10 and cohort.n_read == 12
@@ -73,7 +73,7 @@ def test_zero_time_is_a_warning_not_an_error(valid_frame):
 
 
 def test_event_not_binary(valid_frame):
-    with pytest.raises(CohortError, match="Column 'death': values"):
+    with pytest.raises(CohortError, match=r"Column 'death' \(event\): values"):
         validate_frame(valid_frame.assign(death=[0.5] + [1] * 11))
 
 
@@ -85,7 +85,7 @@ def test_single_treatment_level(valid_frame):
 def test_arm_without_deaths(valid_frame):
     data = valid_frame.copy()
     data.loc[data["local_therapy"] == 1, "death"] = 0
-    with pytest.raises(CohortError, match="no deaths in the local therapy arm"):
+    with pytest.raises(CohortError, match="no events in the local therapy arm"):
         validate_frame(data)
 
 
@@ -113,7 +113,7 @@ def test_yes_no_spellings_are_read_and_noted(valid_frame):
 def test_require_makes_an_optional_column_needed(valid_frame):
     with pytest.raises(CohortError, match="Column 'afp_positive' \\(required\\): not found"):
         validate_frame(valid_frame, require=("afp_positive",))
-    with pytest.raises(CohortError, match="'bogus': not a variable"):
+    with pytest.raises(CohortError, match=r"Column 'bogus' \(required\): not found"):
         validate_frame(valid_frame, require=("bogus",))
 
 

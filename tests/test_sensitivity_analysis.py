@@ -8,16 +8,20 @@ estimator through a different code path, rtol 1e-10).
 
 import json
 import math
+import re
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from _fixtures import quiet
-from causal_hcc import plots
-from causal_hcc.data import load_bundled, validate_frame
+from causal_hcc.reporting import sensitivity_plots as plots
+from _sensitivity_fixtures import hcc_cohort as validate_frame, load_bundled
+from causal_hcc.data import Cohort
 from causal_hcc.effects import adjust
+from causal_hcc.studies import yang2025
 from causal_hcc.sensitivity import (effect_evalues, landmark_dataset, landmark_iptw_hook,
                                     run_sensitivity)
 
@@ -40,7 +44,8 @@ def effects(cohort):
 def timed_report(cohort):
     calls = []
     start = time.perf_counter()
-    report = run_sensitivity(cohort, progress=lambda d, t: calls.append((d, t)))
+    report = run_sensitivity(cohort, progress=lambda d, t: calls.append((d, t)),
+                             **yang2025.sensitivity_extras(cohort))
     return report, time.perf_counter() - start, calls
 
 
@@ -145,8 +150,8 @@ def test_report_contents(report, effects):
     assert rows.model.str.contains("landmark survivors").sum() == 3
     assert len(report.time_varying.rows) == 2
     assert len(report.subgroups.estimates) == 6
-    assert report.ned_null.n_sim == 2000
-    assert report.vascular_invasion is not None
+    assert report.extra("ned_null").n_sim == 2000
+    assert report.extra("vascular_invasion") is not None
     # Warnings raised inside the stages became notes (e.g. the extreme ATE weights).
     assert any("Extreme propensity-score weights" in n for n in report.notes)
 
@@ -169,11 +174,12 @@ def test_run_time_and_progress(timed_report):
     _, elapsed, calls = timed_report
     assert elapsed < 60     # the budget for the full default run (2 cores)
     done = [d for d, _ in calls]
+    # 1000 grid rows + 5 stages + 1 subgroup variable + 2 study extras.
     assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 1008
 
 
 def test_parallel_report_equals_serial(report, cohort, effects):
-    other = run_sensitivity(cohort, effects, jobs=2)
+    other = run_sensitivity(cohort, effects, jobs=2, **yang2025.sensitivity_extras(cohort))
     a, b = report.to_dict(), other.to_dict()
     for d in (a, b):
         d["settings"].pop("jobs")
@@ -187,10 +193,11 @@ def test_real_data_without_optional_columns(cohort, effects):
     real = validate_frame(frame, source="stand-in for patient-level data")
     with quiet():
         real_effects = adjust(real, n_boot=0)
-    report = run_sensitivity(real, real_effects, n_sim_ned=10)
+    report = run_sensitivity(real, real_effects,
+                             **yang2025.sensitivity_extras(real, n_sim_ned=10))
     assert set(report.unavailable) == {"vascular_invasion", "landmark", "time_varying",
                                        "ned_null"}
-    assert "months_to_local_therapy" in report.unavailable["landmark"]
+    assert "treatment_start" in report.unavailable["landmark"]
     assert report.label.startswith("Patient-level data")
     assert report.summary().startswith(report.label)
     json.dumps(report.to_dict(), allow_nan=False)
@@ -212,3 +219,32 @@ def test_figures(report):
                        (primary.contour_point, primary.benchmarks), (crude.grid, None)):
         assert isinstance(plots.plot_tipping_point(obj, bench, provenance="x"), Figure)
     assert isinstance(plots.plot_subgroups(report.subgroups), Figure)
+
+
+def test_veteran_with_its_own_columns():
+    # R's survival::veteran, its own column names: the engine names no study column, the
+    # grid uses only veteran's covariates, immortal time is unavailable (no treatment start).
+    df = pd.read_csv("tests/reference/datasets/veteran.csv")
+    covs = ["celltype", "karno", "age", "prior"]
+    with quiet():
+        cohort = Cohort.from_frame(df, time="time", event="status", treatment="trt",
+                                   treated_value=2, covariates=covs, time_unit="days")
+        effects = adjust(cohort, n_boot=0)
+    report = run_sensitivity(cohort, effects)
+    grid = report.grid.to_frame()
+    assert grid.estimable.any()
+    used = set()
+    for text in grid.covariates:
+        used |= set(re.findall(r"[A-Za-z_]+", text)) - {"ns", "df"}
+    assert used == set(covs)
+    assert set(report.grid.covariate_sets) == {
+        "default", "without celltype", "without karno", "without age", "without prior",
+        "default, numeric as splines"}
+    assert "karno" in report.grid.settings["splines"]["default, numeric as splines"]
+    assert {"landmark", "time_varying", "subgroups"} <= set(report.unavailable)
+    assert len([e for e in report.evalues if e.measure == "HR"]) == len(effects.estimates)
+    text = report.summary()
+    for word in ("local therapy", "ecog", "oligometastatic", "vascular", "months"):
+        assert word not in text.lower()
+    assert "Denominator:" in text
+    json.dumps(report.to_dict(), allow_nan=False)

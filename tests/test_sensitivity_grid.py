@@ -16,13 +16,15 @@ from hypothesis import strategies as st
 
 from _fixtures import quiet
 from causal_hcc.balance import balance_table
-from causal_hcc.data import load_bundled, validate_frame
+from _sensitivity_fixtures import hcc_cohort as validate_frame, load_bundled
 from causal_hcc.effects import adjust
 from causal_hcc.propensity import fit_propensity
-from causal_hcc.sensitivity import (Specification, build_specifications,
-                                    default_covariate_sets, specification_grid,
-                                    vascular_invasion_sensitivity)
+from causal_hcc.effects.spec import Specification, estimate
+from causal_hcc.sensitivity import (build_specifications, default_covariate_sets,
+                                    specification_grid)
 from causal_hcc.sensitivity.grid import COLUMNS, evaluate_set
+from causal_hcc.studies.yang2025.what_ifs import (covariate_sets,
+                                                  vascular_invasion_sensitivity)
 from causal_hcc.weighting import compute_weights
 
 REF = Path(__file__).parent / "reference"
@@ -35,7 +37,7 @@ def cohort():
 
 @pytest.fixture(scope="module")
 def grid(cohort):
-    return specification_grid(cohort)
+    return specification_grid(cohort, covariate_sets=covariate_sets(cohort))
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,31 @@ def test_default_rows_reproduce_adjust(grid, effects):
                                    atol=1e-12)
 
 
+def test_estimate_equals_adjust_and_the_generic_grid(cohort, effects):
+    # One estimation path: estimate(cohort, spec), the generic grid's default rows and
+    # adjust's PSM / IPTW rows are the same computation (HR rtol 1e-12).
+    psm = next(e for e in effects.estimates if e.method == "psm")
+    covs = cohort.roles.covariates
+    for spec, est in ((Specification.psm(covs), psm),
+                      *((Specification.iptw(covs, estimand=e.estimand,
+                                            stabilized=e.estimand == "ATE"), e)
+                        for e in effects.estimates if e.method == "iptw")):
+        res = estimate(cohort, spec)
+        for col in ("hr", "ci_lower", "ci_upper", "p_value", "se_log_hr"):
+            np.testing.assert_allclose(getattr(res.estimate, col), getattr(est, col),
+                                       rtol=1e-12)
+        assert res.estimate.comparison == est.comparison
+    generic = specification_grid(cohort, calipers=(0.2,), ratios=(1,), replace=(False,),
+                                 orders=("largest",), weightings=(("ATE", True),),
+                                 truncations=(None,), trims=(None,))
+    default = generic.to_frame()
+    default = default[default.is_default]
+    ate = next(e for e in effects.estimates if e.method == "iptw" and e.estimand == "ATE")
+    for family, est in (("matching", psm), ("weighting", ate)):
+        np.testing.assert_allclose(default[default.family == family].hr.iloc[0], est.hr,
+                                   rtol=1e-12)
+
+
 def test_max_smd_equals_balance_table_for_trimmed_truncated_weights(cohort, grid):
     with quiet():
         ps = fit_propensity(cohort)
@@ -123,8 +150,8 @@ def test_hand_case_weights_three_and_four_thirds():
         "os_months": [5.0, 8.0, 12.0, 3.0, 20.0, 4.0, 6.0, 9.0, 2.0, 15.0],
         "death": [1, 0, 1, 1, 0, 1, 1, 0, 1, 1],
         "ecog": [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]})
-    spec = Specification("weighting", "hand", estimand="ATE", stabilized=False)
-    row = evaluate_set(frame, ["ecog"], [spec])[0]
+    spec = Specification.iptw(["ecog"], estimand="ATE", stabilized=False, name="hand")
+    row = evaluate_set(validate_frame(frame, covariates=["ecog"]), [spec])[0]
     assert row["estimable"], row["reason"]
     # ESS = (sum w)^2 / sum w^2: treated (4 + 6)^2 / (3 * 16/9 + 2 * 9) = 30/7;
     # control (4 + 6)^2 / (16 + 4 * 9/4) = 4. rtol 1e-10 (PS from IRLS).
@@ -189,8 +216,7 @@ def test_not_estimable_when_trimming_leaves_an_arm_empty(cohort):
                                               "vascular_invasion")},
                                  calipers=(), weightings=(("ATE", True),),
                                  truncations=(None,), trims=((0.49, 0.51),))
-    row = evaluate_set(cohort.data, ("ecog", "intrahepatic_ccr", "vascular_invasion"),
-                       specs)[0]
+    row = evaluate_set(cohort, specs)[0]
     assert not row["estimable"] and "left after trimming" in row["reason"]
 
 
@@ -199,12 +225,12 @@ def test_missing_column_rows_not_estimable(cohort):
     specs = build_specifications({"m": ("ecog", "milan_within")}, calipers=(0.2,),
                                  ratios=(1,), replace=(False,), orders=("largest",),
                                  weightings=(), truncations=(), trims=())
-    row = evaluate_set(frame, ("ecog", "milan_within"), specs)[0]
+    row = evaluate_set(validate_frame(frame), specs)[0]
     assert not row["estimable"] and "milan_within" in row["reason"]
 
 
 def test_parallel_equals_serial_and_progress(cohort):
-    sets = {k: v for k, v in default_covariate_sets(cohort).items()
+    sets = {k: v for k, v in covariate_sets(cohort).items()
             if k in ("default", "intrahepatic control: Milan")}
     calls = []
     serial = specification_grid(cohort, covariate_sets=sets,
@@ -226,7 +252,7 @@ def _random_cohort(seed, n):
         "ecog": rng.integers(0, 2, n), "intrahepatic_ccr": rng.integers(0, 2, n),
         "vascular_invasion": rng.integers(0, 2, n),
         "milan_within": rng.integers(0, 2, n)})
-    return validate_frame(frame, source="hypothesis")
+    return validate_frame(frame, source="hypothesis", candidates=("milan_within",))
 
 
 @settings(max_examples=12, deadline=None)
@@ -291,9 +317,27 @@ def test_vascular_invasion_reproducible_and_refused_on_real_data(cohort, vi):
     full6 = vi.to_frame()
     full6 = full6[full6.k == 6].reset_index(drop=True)
     pd.testing.assert_frame_equal(only6.to_frame(), full6)
-    real = validate_frame(cohort.data, source="a real-data stand-in")
+    real = validate_frame(cohort.data.drop(columns="diagnosis_date"),
+                          source="a real-data stand-in")
     with pytest.raises(ValueError, match="reconstructed"):
         vascular_invasion_sensitivity(real)
     with pytest.raises(ValueError, match="outside"):
         vascular_invasion_sensitivity(cohort, k_values=[41])
     assert vi.summary().startswith(cohort.label)
+
+
+def test_default_sets_come_from_the_roles(cohort):
+    sets = default_covariate_sets(cohort)
+    assert list(sets) == ["default", "without ecog", "without intrahepatic_ccr",
+                          "without vascular_invasion"]
+    with_age = cohort.with_roles(covariates=("ecog", "age"), candidates=("afp_positive",))
+    sets = default_covariate_sets(with_age)
+    assert sets["default + afp_positive"]["covariates"] == ("ecog", "age", "afp_positive")
+    assert sets["default, numeric as splines"]["splines"] == {"age": 3}
+    grid = specification_grid(with_age, calipers=(0.2,), ratios=(1,), replace=(False,),
+                              orders=("largest",), weightings=(("ATE", True),),
+                              truncations=(None,), trims=(None,))
+    rows = grid.to_frame()
+    assert rows.estimable.all(), rows.reason.tolist()
+    assert rows.covariates.str.contains("ns(age, df=3)", regex=False).any()
+    assert "Denominator: 10 specifications in all" in grid.summary()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc.data.schema import validate_frame
+from _sensitivity_fixtures import hcc_cohort as validate_frame
 from causal_hcc.errors import CohortError, DataWarning, NotEstimableError
 from causal_hcc.sensitivity import (counting_process_cox, counting_process_data,
                                     landmark_analysis, landmark_dataset,
@@ -189,7 +189,7 @@ def test_refuses_treated_without_time_to_local_therapy(eight):
 
 def test_refuses_without_the_column(eight):
     cohort = validate_frame(eight.data.drop(columns="months_to_local_therapy"), source="x")
-    with pytest.raises(CohortError, match="months_to_local_therapy"):
+    with pytest.raises(CohortError, match="treatment_start"):
         time_varying_cox(cohort)
 
 
@@ -223,11 +223,13 @@ def test_results_describe_themselves(synthetic):
 
 def test_bundled_cohort_end_to_end():
     """Every sensitivity analysis runs on the bundled reconstruction and says what it is."""
-    from causal_hcc.data.io import load_bundled
-    from causal_hcc.sensitivity import ned_null_correlation, observed_confounder_benchmarks
+    from _sensitivity_fixtures import load_bundled
+    from causal_hcc.sensitivity import observed_confounder_benchmarks
+    from causal_hcc.studies.yang2025.ned import ned_null_correlation
+    from causal_hcc.studies.yang2025.what_ifs import IMMORTAL_LANDMARKS
 
     cohort = load_bundled()
-    table = naive_vs_immortal_table(cohort, covariates=CONFOUNDERS)
+    table = naive_vs_immortal_table(cohort, IMMORTAL_LANDMARKS, covariates=CONFOUNDERS)
     assert "RECONSTRUCTED" in table.summary()
     assert len(table.to_frame()) == 10
     assert table.rows[0].n == 76                           # exact: 40 + 36 patients

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from causal_hcc.data.schema import validate_frame
+from _sensitivity_fixtures import hcc_cohort as validate_frame
 from causal_hcc.errors import CohortError
-from causal_hcc.sensitivity import ned_null_correlation
+from causal_hcc.studies.yang2025.ned import ned_null_correlation
 
 
 def _frame(ned_fraction=None) -> pd.DataFrame:

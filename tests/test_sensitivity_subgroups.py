@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc.data import load_bundled, validate_frame
+from _sensitivity_fixtures import hcc_cohort as validate_frame, load_bundled
 from causal_hcc.errors import SmallSampleWarning
 from causal_hcc.sensitivity import interaction_tests, subgroup_effects
 

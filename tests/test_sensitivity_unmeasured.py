@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc.data.schema import validate_frame
+from _sensitivity_fixtures import hcc_cohort as validate_frame
 from causal_hcc.sensitivity import (bias_factor, observed_confounder_benchmarks,
                                     tipping_point_contour, tipping_point_grid)
 
@@ -132,7 +132,9 @@ def test_benchmark_not_estimable_row():
         "os_months": [5.0, 6, 7, 8, 2, 3, 4, 9], "death": [1, 0, 1, 0, 1, 1, 0, 1],
         "ecog": [0, 0, 0, 0, 0, 0, 0, 0], "intrahepatic_ccr": [1, 1, 0, 0, 0, 0, 1, 0],
         "vascular_invasion": [0, 1, 0, 0, 1, 1, 0, 0]})
-    t = observed_confounder_benchmarks(validate_frame(frame, source="tiny")).to_frame()
+    cohort = validate_frame(frame, source="tiny", covariates=["intrahepatic_ccr"])
+    t = observed_confounder_benchmarks(
+        cohort, ("ecog", "intrahepatic_ccr", "vascular_invasion")).to_frame()
     ecog = t[t.confounder == "ecog"].iloc[0]
     assert not ecog.estimable and "ecog = 1" in ecog.reason
     assert np.isnan(ecog.hr_corrected)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from causal_hcc.data import REQUIRED, VARIABLES, bundled_cohort_path, load_bundled
-from causal_hcc.paper_claims import build_claims
+from causal_hcc.studies.yang2025 import REQUIRED, VARIABLES, bundled_cohort_path, load_bundled
+from causal_hcc.studies.yang2025.paper_claims import build_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,5 +45,5 @@ def test_bundled_cohort_round_trip_with_the_dictionary():
 
 def test_shipped_paper_claims_equal_the_ones_built_from_targets():
     import json
-    shipped = json.loads((ROOT / "causal_hcc" / "data" / "paper_claims.json").read_text())
+    shipped = json.loads((ROOT / "causal_hcc" / "studies" / "yang2025" / "paper_claims.json").read_text())
     assert shipped == json.loads(json.dumps(build_claims()))

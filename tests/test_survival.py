@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc import RECONSTRUCTED_LABEL
-from causal_hcc.data import validate_frame
+from causal_hcc.studies.yang2025 import RECONSTRUCTED_LABEL
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import SmallSampleWarning
+from causal_hcc.studies.yang2025.table3 import TABLE3_VARIABLES
 from causal_hcc.survival import (crude_analysis, kaplan_meier, log_rank, median_follow_up,
                                  survival_by_group)
 
@@ -32,7 +33,7 @@ KM = _read(REF / "survival_km.csv")
 MEDIANS = _read(REF / "survival_medians.csv")
 KM_TIMES = _read(REF / "survival_km_times.csv")
 LOGRANK = _read(REF / "survival_logrank.csv")
-BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "data" / "bundled" / \
+BUNDLED = Path(__file__).parents[1] / "causal_hcc" / "studies" / "yang2025" / "bundled" / \
     "reconstructed_pseudo_cohort.csv"
 
 
@@ -241,7 +242,7 @@ def _frame(n=60, seed=11):
 def test_crude_analysis_bundle():
     cohort = validate_frame(_frame(), reconstructed=True)
     with pytest.warns(SmallSampleWarning):
-        res = crude_analysis(cohort, multivariable=["local_therapy", "ecog_ps",
+        res = crude_analysis(cohort, (12, 24, 36, 60), cox_variables=TABLE3_VARIABLES, multivariable=["local_therapy", "ecog_ps",
                                                     "intrahepatic_ccr", "oligometastasis"])
     assert res.summary().startswith(RECONSTRUCTED_LABEL)
     assert res.summary().splitlines()[0] == cohort.label
@@ -280,12 +281,12 @@ def test_survival_by_group_in_a_mask_with_stratified_test():
 
 
 def test_bundled_cohort_summary_starts_with_reconstruction_label():
-    from causal_hcc.data import load_bundled
+    from causal_hcc.studies.yang2025 import load_bundled
     cohort = load_bundled()
     with warnings.catch_warnings():
         # Small-sample warnings (32 deaths, 5 covariates in the paper) are expected here.
         warnings.simplefilter("ignore", SmallSampleWarning)
-        res = crude_analysis(cohort)
+        res = crude_analysis(cohort, (12, 24, 36, 60), cox_variables=TABLE3_VARIABLES)
     assert res.summary().startswith(RECONSTRUCTED_LABEL)
     json.dumps(res.to_dict(), allow_nan=False)
 

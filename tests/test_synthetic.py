@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_hcc.cox import fit_cox_frame
-from causal_hcc.data import REQUIRED, validate_frame
-from causal_hcc.data.synthetic import synthetic_registry
+from causal_hcc.survival import fit_cox_frame
+from causal_hcc.studies.yang2025 import REQUIRED, validate_frame
+from causal_hcc.studies.yang2025.synthetic import synthetic_registry
 
 
 def test_passes_the_data_contract_with_canonical_columns():
@@ -40,10 +40,11 @@ def test_treatment_is_confounded_as_in_the_paper():
 def test_adjusted_cox_recovers_the_true_log_hr_and_crude_does_not(true_log_hr):
     data = synthetic_registry(20_000, seed=3, true_log_hr=true_log_hr)
     adjusted = fit_cox_frame(data, ["local_therapy", "ecog", "intrahepatic_ccr",
-                                    "vascular_invasion"])
+                                    "vascular_invasion"], time_col="os_months",
+                             event_col="death")
     # Unbiased for the conditional log HR: within 4 SE (SE ~0.02 at n = 20,000).
     assert abs(adjusted.coef[0] - true_log_hr) < 4 * adjusted.se[0]
-    crude = fit_cox_frame(data, ["local_therapy"])
+    crude = fit_cox_frame(data, ["local_therapy"], time_col="os_months", event_col="death")
     # Confounding by cCR etc. makes the crude HR look more protective.
     assert crude.coef[0] < true_log_hr - 0.15
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_hcc.data import validate_frame
+from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import CohortError, NotEstimableError, OverlapWarning
 from causal_hcc.propensity import fit_propensity
 from causal_hcc.weighting import compute_weights, effective_sample_size, weights_from_ps

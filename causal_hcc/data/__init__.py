@@ -1,10 +1,8 @@
-"""Data stage: load, map columns, validate against the data dictionary -> Cohort."""
+"""Data stage: load, map columns, validate the roles -> Cohort."""
 
-from causal_hcc.data.io import (ColumnMapping, bundled_cohort_path, load, load_bundled,
-                                load_cohort, read_table)
-from causal_hcc.data.schema import (DEFAULT_CONFOUNDERS, REQUIRED, VARIABLES, Cohort,
-                                    confounders_for, validate_frame)
+from causal_hcc.data.cohort import Cohort, Exclusion, Labels, Roles
+from causal_hcc.data.io import ColumnMapping, file_sha256, load_cohort, read_table
+from causal_hcc.data.schema import StudyProfile, validate_frame
 
-__all__ = ["ColumnMapping", "Cohort", "DEFAULT_CONFOUNDERS", "REQUIRED", "VARIABLES",
-           "bundled_cohort_path", "confounders_for", "load", "load_bundled", "load_cohort",
-           "read_table", "validate_frame"]
+__all__ = ["Cohort", "ColumnMapping", "Exclusion", "Labels", "Roles", "StudyProfile",
+           "file_sha256", "load_cohort", "read_table", "validate_frame"]

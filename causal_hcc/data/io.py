@@ -1,9 +1,13 @@
-"""Reading patient-level data (CSV, Excel, Parquet, SPSS, Stata) onto the data contract.
+"""Reading patient-level data (CSV, Excel, Parquet, SPSS, Stata) into a Cohort.
 
 Only this module (with ``report`` and ``cli``) touches the disk. A :class:`ColumnMapping`
-renames source columns to the canonical names of ``data_dictionary.md`` and recodes
-values (e.g. ``"Yes"/"No"``, ``1/2`` or SPSS value labels) before
+renames source columns (onto a study's dictionary names, or any names the roles use) and
+recodes values (e.g. ``"Yes"/"No"``, ``1/2`` or SPSS value labels) before
 :func:`causal_hcc.data.schema.validate_frame` checks the result.
+
+Text is read as written: only an empty field is missing (not ``NA``, ``None`` or ``null``,
+which may be real labels), a UTF-8 byte-order mark is dropped, header names are stripped of
+spaces and non-breaking spaces, and a repeated header name is an error.
 """
 
 from __future__ import annotations
@@ -12,15 +16,14 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from causal_hcc.data.schema import ALIASES, VARIABLE_BY_NAME, Cohort, validate_frame
+from causal_hcc.data.cohort import Cohort, Roles
+from causal_hcc.data.schema import StudyProfile, closest, validate_frame
 from causal_hcc.errors import CohortError
 
-BUNDLED_COHORT = "reconstructed_pseudo_cohort.csv"
 READERS = {
     ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "excel", ".xls": "excel",
     ".parquet": "parquet", ".pq": "parquet", ".sav": "spss", ".zsav": "spss", ".dta": "stata",
@@ -96,7 +99,7 @@ class ColumnMapping:
                 problems.append(f"--recode {item!r}: expected NAME:SRC=DST[,SRC=DST], e.g. "
                                 "--recode death:2=1,1=0.")
                 continue
-            table = values.setdefault(_canonical(canon.strip()), {})
+            table = values.setdefault(canon.strip(), {})
             for pair in pairs.split(","):
                 src, eq, dst = pair.partition("=")
                 if not eq:
@@ -107,27 +110,30 @@ class ColumnMapping:
             raise CohortError(problems, header="The column mapping is not valid:")
         return cls(columns, values, base.use_value_labels)
 
-    def apply(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    def apply(self, frame: pd.DataFrame, known: tuple[str, ...] | None = None,
+              aliases: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
         """Rename and recode; returns the new frame and notes on what was done.
 
-        Unmapped columns that already carry canonical names are kept as they are; source
-        columns that are neither mapped nor canonical are kept too (validation keeps them
-        aside as extra columns).
+        ``known``: the names a study's dictionary allows as mapping targets (None: any
+        name). ``aliases``: short names for them (``os`` -> ``os_months``). Columns not
+        mapped are kept as they are. A recode must name a column of the result.
         """
+        aliases = aliases or {}
         problems, notes = [], []
         rename = {}
         for canon, src in self.columns.items():
-            name = _canonical(canon)
-            if name not in VARIABLE_BY_NAME:
+            name = aliases.get(canon, canon)
+            if known is not None and name not in known:
                 problems.append(f"Mapping names {canon!r}, which is not a variable of the "
-                                f"data contract; use one of {sorted(VARIABLE_BY_NAME)}.")
+                                f"study's dictionary.{closest(canon, known)} Allowed: "
+                                f"{sorted(known)}.")
             elif src not in frame.columns:
-                problems.append(f"Mapping {name}={src!r}: column {src!r} not in the file. "
-                                f"Columns read: {list(frame.columns)[:30]}.")
+                problems.append(f"Mapping {name}={src!r}: column {src!r} not in the file."
+                                f"{closest(src, frame.columns)} Columns read: "
+                                f"{list(frame.columns)[:30]}.")
             else:
                 rename[src] = name
-        clash = [c for c in frame.columns if c in VARIABLE_BY_NAME and c not in rename
-                 and c in rename.values()]
+        clash = [c for c in frame.columns if c not in rename and c in rename.values()]
         if clash:
             problems.append(f"Columns {clash} already exist in the file and are also mapped "
                             "onto; map only one source column to each variable.")
@@ -136,10 +142,14 @@ class ColumnMapping:
         out = frame.rename(columns=rename)
         if rename:
             notes.append("Columns mapped: " + ", ".join(f"{s} -> {c}" for s, c in rename.items()))
+        unknown = [n for n in self.values if aliases.get(n, n) not in out]
+        if unknown:
+            raise CohortError([f"Recode names {n!r}, which is not a column of the data."
+                               f"{closest(aliases.get(n, n), out.columns)} Columns: "
+                               f"{[str(c) for c in out.columns][:30]}." for n in unknown],
+                              header="The value recoding does not fit the file:")
         for name, table in self.values.items():
-            name = _canonical(name)
-            if name not in out:
-                continue
+            name = aliases.get(name, name)
             lookup = {str(k).strip().lower(): v for k, v in table.items()}
             text = out[name].astype("string").str.strip().str.lower()
             # Numbers read as 1.0 should match a map written as "1".
@@ -151,10 +161,6 @@ class ColumnMapping:
         return out, notes
 
 
-def _canonical(name: str) -> str:
-    return ALIASES.get(name, name)
-
-
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -163,11 +169,36 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0) -> pd.DataFrame:
+def _clean_header(columns) -> list[str]:
+    """Header names without surrounding spaces, non-breaking spaces or a BOM."""
+    return [str(c).replace("\ufeff", "").replace("\xa0", " ").strip() for c in columns]
+
+
+def _duplicates(columns) -> list[str]:
+    seen, dup = set(), []
+    for c in columns:
+        if c in seen and c not in dup:
+            dup.append(c)
+        seen.add(c)
+    return dup
+
+
+def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
+               header_row: int = 0, encoding: str = "utf-8-sig", decimal: str = ".",
+               sep: str | None = None) -> pd.DataFrame:
     """Read a patient-level table from CSV/TSV, Excel, Parquet, SPSS ``.sav`` or Stata ``.dta``.
 
-    SPSS and Stata value labels replace the codes when ``use_value_labels`` (so a
-    mapping can recode ``"Yes"``/``"No"``); user-missing SPSS codes become missing.
+    Text files: every cell is read as text and only an empty cell is missing (so a label
+    ``None`` or ``NA`` stays a label, and ids keep leading zeros); the validation gate
+    converts what plays a role. ``encoding`` (default UTF-8, BOM dropped), ``decimal``
+    (``","`` for a decimal comma), ``sep`` (default: sniffed). Excel: ``sheet`` (name or
+    0-based index) and ``header_row`` (0-based). SPSS and Stata value labels replace the
+    codes when ``use_value_labels``; user-missing SPSS codes become missing.
+
+    Raises
+    ------
+    CohortError
+        The file is missing, of an unknown format, unreadable, or repeats a header name.
     """
     path = Path(path)
     if not path.exists():
@@ -177,56 +208,60 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0) -> p
         raise CohortError([f"File {path}: unknown format {path.suffix!r}. Supported: "
                            f"{sorted(READERS)}."], header="Cannot read the data:")
     try:
-        if kind == "csv":
-            # sep=None sniffs the delimiter (semicolon CSVs from European Excel).
-            return pd.read_csv(path, sep=None, engine="python")
-        if kind == "tsv":
-            return pd.read_csv(path, sep="\t")
-        if kind == "excel":
-            return pd.read_excel(path, sheet_name=sheet)
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "spss":
+        if kind in ("csv", "tsv"):
+            delimiter = "\t" if kind == "tsv" and sep is None else sep
+            text_kw = dict(sep=delimiter, engine="python", dtype=str, keep_default_na=False,
+                           na_values=[""], encoding=encoding, header=None)
+            raw = pd.read_csv(path, **text_kw)
+            header = _clean_header(raw.iloc[header_row].fillna(""))
+            frame = raw.iloc[header_row + 1:].reset_index(drop=True)
+            frame.columns = header
+            frame = frame.apply(lambda c: c.str.strip())
+            frame = frame.mask(frame == "")
+            if decimal != ".":
+                frame = frame.apply(lambda c: c.str.replace(decimal, ".", regex=False)
+                                    if c.str.fullmatch(r"-?[\d.]*,\d+|-?\d+").fillna(True).all()
+                                    else c)
+        elif kind == "excel":
+            frame = pd.read_excel(path, sheet_name=sheet, header=header_row,
+                                  keep_default_na=False, na_values=[""])
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        elif kind == "spss":
             import pyreadstat
             frame, _meta = pyreadstat.read_sav(path, apply_value_formats=use_value_labels,
                                                user_missing=False)
-            return frame
-        import pyreadstat
-        frame, _meta = pyreadstat.read_dta(path, apply_value_formats=use_value_labels)
-        return frame
+        else:
+            import pyreadstat
+            frame, _meta = pyreadstat.read_dta(path, apply_value_formats=use_value_labels)
     except CohortError:
         raise
     except Exception as exc:  # a reader's own error, reported with the file name
         raise CohortError([f"File {path}: the {kind} reader failed: {exc}"],
                           header="Cannot read the data:") from exc
+    frame.columns = _clean_header(frame.columns)
+    dup = _duplicates(frame.columns)
+    if dup:
+        raise CohortError([f"Column '{c}': appears {list(frame.columns).count(c)} times in the "
+                           "header. Each column name must be unique; rename or drop the "
+                           "copies." for c in dup], header=f"{path}: duplicate columns.")
+    return frame
 
 
 def load_cohort(path: str | Path, mapping: ColumnMapping | None = None, *,
-                require: tuple[str, ...] = (), missing: str = "raise") -> Cohort:
-    """Read, map and validate a patient-level file; see :func:`validate_frame`."""
+                roles: Roles | None = None, study: StudyProfile | None = None,
+                require: tuple[str, ...] = (), missing: str = "raise", treated_value=None,
+                labels=None, read_options: dict | None = None,
+                aliases: dict | None = None) -> Cohort:
+    """Read, map and validate a patient-level file; see :func:`validate_frame`.
+
+    With a ``study``, mapping targets must be names of its dictionary; without one, the
+    ``roles`` name the columns (after mapping).
+    """
     mapping = mapping or ColumnMapping()
-    raw = read_table(path, use_value_labels=mapping.use_value_labels)
-    frame, notes = mapping.apply(raw)
-    return validate_frame(frame, source=str(path), require=require, missing=missing,
+    raw = read_table(path, use_value_labels=mapping.use_value_labels, **(read_options or {}))
+    known = study.known_columns if study is not None else None
+    frame, notes = mapping.apply(raw, known, aliases)
+    return validate_frame(frame, roles=roles, study=study, source=str(path), require=require,
+                          missing=missing, treated_value=treated_value, labels=labels,
                           sha256=file_sha256(path), notes=tuple(notes))
-
-
-def bundled_cohort_path() -> Path:
-    """Path of the bundled reconstructed pseudo-cohort CSV inside the package."""
-    return Path(str(resources.files("causal_hcc.data").joinpath("bundled", BUNDLED_COHORT)))
-
-
-def load_bundled(*, require: tuple[str, ...] = ()) -> Cohort:
-    """The bundled 76-patient RECONSTRUCTED pseudo-cohort (not the study's patients)."""
-    path = bundled_cohort_path()
-    frame = pd.read_csv(path)
-    return validate_frame(frame, source=f"bundled reconstructed pseudo-cohort ({path.name})",
-                          require=require, reconstructed=True, sha256=file_sha256(path))
-
-
-def load(data: str | Path | None = None, mapping: ColumnMapping | None = None, *,
-         require: tuple[str, ...] = (), missing: str = "raise") -> Cohort:
-    """The bundled pseudo-cohort when ``data`` is None, else :func:`load_cohort`."""
-    if data is None:
-        return load_bundled(require=require)
-    return load_cohort(data, mapping, require=require, missing=missing)

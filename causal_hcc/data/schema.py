@@ -1,346 +1,265 @@
-"""The data contract (``data_dictionary.md``) in code, and the one validation gate.
+"""The one validation gate: roles first, then a study profile's own checks.
 
-Every stage after this one trusts a :class:`Cohort`: canonical column names, canonical
-codings (yes/no variables as integers 1/0, categories as the lower-case labels of the
-dictionary), no silent row loss. :func:`validate_frame` checks everything once, collects
-every problem and raises a single :class:`~causal_hcc.errors.CohortError` listing them,
-each naming the column, what was found, which rows (1-based data rows of the source file,
-with patient ids) and the fix.
+:func:`validate_frame` checks the columns that play a role (time, event, treatment, id,
+covariates) in any data frame, collects every problem and raises a single
+:class:`~causal_hcc.errors.CohortError` listing them, each naming the column, what was
+found, which rows (1-based data rows of the source, with patient ids) and what is allowed.
+A :class:`StudyProfile` (e.g. :mod:`causal_hcc.studies.yang2025`) adds its dictionary's
+codings and cross-column rules. Columns that play no role pass through untouched.
+
+Covariate kinds are inferred, R-style: numeric 1/0 -> ``binary``; numeric with two other
+values (e.g. 1/2) or declared categorical -> ``categorical`` (levels sorted, the first is
+the reference, as R's ``factor``); other numeric -> ``numeric``; text -> ``categorical``.
 """
 
 from __future__ import annotations
 
+import difflib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from causal_hcc import RECONSTRUCTED_LABEL
+from causal_hcc.data.cohort import (DAYS_PER_UNIT, Cohort, Exclusion, Labels, Roles)
 from causal_hcc.errors import CohortError, DataWarning
 
-
-@dataclass(frozen=True)
-class Variable:
-    """One variable of the data contract.
-
-    ``kind`` is one of ``id``, ``binary`` (integer 1/0), ``category`` (one of ``levels``),
-    ``continuous`` (float, with ``bounds``), ``date`` (ISO date).
-    """
-
-    name: str
-    kind: str
-    required: bool
-    description: str
-    levels: tuple = ()
-    reference: object = None
-    unit: str = ""
-    bounds: tuple[float, float] | None = None
-    paper: str = ""
-    missing_means: str = "unknown"
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable("patient_id", "id", True, "Unique patient identifier.", paper="-",
-             missing_means="not allowed"),
-    Variable("local_therapy", "binary", True,
-             "Local therapy (resection, ablation or radiotherapy) of extrahepatic metastases "
-             "added to systemic therapy; 1 = treated arm.", reference=0,
-             paper="Table 1 columns; Table 3 'local therapy'", missing_means="not allowed"),
-    Variable("os_months", "continuous", True,
-             "Overall survival: diagnosis of extrahepatic metastasis to death or last "
-             "follow-up.", unit="months", bounds=(0.0, np.inf), paper="Section 1.4, 2.2",
-             missing_means="not allowed"),
-    Variable("death", "binary", True, "1 = died, 0 = alive at last follow-up (censored).",
-             reference=0, paper="Section 2.2 (32 deaths)", missing_means="not allowed"),
-    Variable("ecog", "binary", True, "ECOG performance status at baseline (0 or 1).",
-             reference=0, paper="Table 1/2 'ECOG PS'; Table 3", missing_means="not allowed"),
-    Variable("intrahepatic_ccr", "binary", True,
-             "Intrahepatic control, default coding: clinical complete response (mRECIST) "
-             "of the intrahepatic lesions, 1 = yes.", reference=0,
-             paper="Table 1/2 'intrahepatic cCR'; Table 3", missing_means="not allowed"),
-    Variable("vascular_invasion", "binary", True, "Macrovascular invasion, 1 = yes.",
-             reference=0, paper="Table 1/2 'vascular invasion'", missing_means="not allowed"),
-    Variable("sex", "category", False, "Sex.", levels=("male", "female"), reference="male",
-             paper="Table 1/2; Table 3"),
-    Variable("age", "continuous", False, "Age at diagnosis of extrahepatic metastasis.",
-             unit="years", bounds=(0.0, 120.0), paper="Table 1/2; Table 3 (cut at 50)"),
-    Variable("hepatitis", "binary", False, "Viral hepatitis (HBV or HCV), 1 = yes.",
-             reference=0, paper="Table 1/2; Table 3"),
-    Variable("cirrhosis", "binary", False, "Cirrhosis, 1 = yes.", reference=0,
-             paper="Table 1/2; Table 3"),
-    Variable("child_pugh", "category", False, "Child-Pugh class.", levels=("A", "B"),
-             reference="A", paper="Table 1/2; Table 3"),
-    Variable("afp_positive", "binary", False, "Alpha-fetoprotein positive, 1 = yes.",
-             reference=0, paper="Table 1/2; Table 3"),
-    Variable("intrahepatic_lesions", "category", False,
-             "Number of viable intrahepatic lesions at baseline.",
-             levels=("none", "single", "multiple"), reference="none",
-             paper="Table 1/2 'intrahepatic lesions'"),
-    Variable("intrahepatic_max_diameter_cm", "continuous", False,
-             "Largest intrahepatic tumour diameter (original tumour when no viable lesion "
-             "remains).", unit="cm", bounds=(0.0, 40.0), paper="Table 1/2"),
-    Variable("milan_within", "binary", False,
-             "Intrahepatic disease within the Milan criteria, 1 = within.", reference=0,
-             paper="Table 3 only"),
-    Variable("extrahepatic_lesions", "category", False, "Number of extrahepatic lesions.",
-             levels=("single", "multiple"), reference="single", paper="Table 1/2"),
-    Variable("extrahepatic_max_diameter_cm", "continuous", False,
-             "Largest extrahepatic lesion diameter.", unit="cm", bounds=(0.0, 40.0),
-             paper="Table 1/2; Table 3 (cut at 2 cm)"),
-    Variable("systemic_regimen", "category", False,
-             "Systemic therapy: one drug class (targeted or immune) or targeted plus immune.",
-             levels=("single_agent", "combination"), reference="single_agent",
-             paper="Table 1/2"),
-    Variable("oligometastatic", "binary", False,
-             "One extrahepatic organ and <= 5 extrahepatic lesions, 1 = yes.", reference=0,
-             paper="Table 1; Section 2.3; Table 3"),
-    Variable("months_to_local_therapy", "continuous", False,
-             "Months from diagnosis of extrahepatic metastasis (time zero) to the first "
-             "local therapy; treated patients only, empty for untreated.", unit="months",
-             bounds=(0.0, np.inf), paper="Discussion (interval 0-31 months)",
-             missing_means="untreated: not applicable; treated: unknown (immortal-time "
-                           "analyses then refuse to run)"),
-    Variable("ned_achieved", "binary", False, "Reached no evidence of disease, 1 = yes.",
-             reference=0, paper="Section 2.5"),
-    Variable("ned_cumulative_months", "continuous", False,
-             "Sum of all periods in NED; empty or 0 when NED was never reached.",
-             unit="months", bounds=(0.0, np.inf), paper="Section 2.5; Figure 5",
-             missing_means="NED not reached (or unknown when ned_achieved is 1)"),
-    Variable("diagnosis_date", "date", False,
-             "Date of diagnosis of extrahepatic metastasis (ISO yyyy-mm-dd).",
-             paper="Section 1.1 (2017-01 to 2023-12)"),
-)
-
-VARIABLE_BY_NAME = {v.name: v for v in VARIABLES}
-REQUIRED = tuple(v.name for v in VARIABLES if v.required)
-DEFAULT_CONFOUNDERS = ("ecog", "intrahepatic_ccr", "vascular_invasion")
-
-#: How "intrahepatic control", one of the default confounders, can be coded.
-INTRAHEPATIC_CONTROL_CODINGS = {
-    "ccr": ("intrahepatic_ccr",),
-    "milan": ("milan_within",),
-    "lesions": ("intrahepatic_lesions",),
-    "diameter": ("intrahepatic_max_diameter_cm",),
-}
-
-#: Short names a user may give instead of the canonical ones (CLI ``--map os=OS``).
-ALIASES = {
-    "id": "patient_id", "os": "os_months", "time": "os_months", "event": "death",
-    "status": "death", "treatment": "local_therapy", "treated": "local_therapy",
-}
-
 # Unambiguous spellings of yes/no accepted without a value map; anything else (e.g. 1/2
-# codings) needs an explicit recode, because its direction cannot be guessed.
-_YES = {"1", "1.0", "yes", "y", "true", "t"}
-_NO = {"0", "0.0", "no", "n", "false", "f"}
+# codings of an event) needs an explicit recode, because its direction cannot be guessed.
+YES = {"1", "1.0", "yes", "y", "true", "t"}
+NO = {"0", "0.0", "no", "n", "false", "f"}
 MAX_LISTED = 5
-
-
-def confounders_for(coding: str = "ccr") -> tuple[str, ...]:
-    """Default propensity covariates with intrahepatic control coded as asked.
-
-    Parameters
-    ----------
-    coding : {"ccr", "milan", "lesions", "diameter"}
-        ``ccr`` (default): intrahepatic clinical complete response; ``milan``: within the
-        Milan criteria; ``lesions``: viable lesions none/single/multiple; ``diameter``:
-        largest intrahepatic diameter (cm, linear).
-    """
-    if coding not in INTRAHEPATIC_CONTROL_CODINGS:
-        raise ValueError(f"Unknown intrahepatic control coding {coding!r}; use one of "
-                         f"{sorted(INTRAHEPATIC_CONTROL_CODINGS)}.")
-    return ("ecog", *INTRAHEPATIC_CONTROL_CODINGS[coding], "vascular_invasion")
+#: Longest plausible follow-up (150 years) in each unit: beyond it the unit is wrong.
+MAX_FOLLOW_UP_DAYS = 150 * 365.25
 
 
 @dataclass(frozen=True)
-class Exclusion:
-    """A row left out of the analysis, and why (only with ``missing="drop"``)."""
-
-    row: int
-    patient_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """A validated analysis dataset in canonical names and codings.
+class StudyProfile:
+    """What a study adds to the generic gate.
 
     Attributes
     ----------
-    data : pandas.DataFrame
-        Canonical columns only (unknown source columns are kept in ``extra``). Treat as
-        read-only; stages copy before changing anything.
-    source : str
-        Where the data came from (a path, or the bundled reconstruction).
-    reconstructed : bool
-        True for the bundled pseudo-cohort. Every artefact made from it says so.
-    n_read : int
-        Rows read from the source, before any opt-in exclusion.
-    exclusions : tuple of Exclusion
-        Rows excluded (complete-case analysis only), with reasons.
-    notes : tuple of str
-        What was assumed or recoded while reading.
-    sha256 : str or None
-        SHA-256 of the source file, for provenance.
+    name : str
+    roles : Roles
+        Default roles (used when the caller names none).
+    labels : Labels
+    levels : dict
+        Categorical variables of the dictionary: levels, reference first.
+    coerce : callable
+        ``coerce(df, problems, notes) -> DataFrame`` of the dictionary's variables present
+        in ``df``, in canonical codings (it appends to ``problems``).
+    check : callable, optional
+        ``check(coded, df, problems, notes)``: cross-column rules.
+    required : tuple of str
+        Columns every analysis of this study needs.
+    known_columns : tuple of str
+        The dictionary's names (the allowed targets of a column mapping).
+    integer_columns : tuple of str
+        Yes/no variables stored as int 1/0 when they have no missing value.
+    provenance : callable, optional
+        ``provenance(cohort_source, reconstructed) -> str``: the line every artefact carries.
     """
 
-    data: pd.DataFrame
-    source: str
-    reconstructed: bool = False
-    n_read: int = 0
-    exclusions: tuple[Exclusion, ...] = ()
-    notes: tuple[str, ...] = ()
-    sha256: str | None = None
-    extra: pd.DataFrame | None = field(default=None, repr=False)
-
-    @property
-    def n(self) -> int:
-        return len(self.data)
-
-    @property
-    def n_treated(self) -> int:
-        return int(self.data["local_therapy"].sum())
-
-    @property
-    def n_control(self) -> int:
-        return self.n - self.n_treated
-
-    @property
-    def events(self) -> int:
-        return int(self.data["death"].sum())
-
-    @property
-    def label(self) -> str:
-        """Provenance line to print on every artefact made from this cohort."""
-        if self.reconstructed:
-            return RECONSTRUCTED_LABEL
-        return f"Patient-level data from {self.source}"
-
-    def subset(self, mask, description: str) -> "Cohort":
-        """Rows where ``mask`` is true, as a new Cohort (e.g. a subgroup)."""
-        mask = np.asarray(mask, dtype=bool)
-        extra = None if self.extra is None else self.extra.loc[mask].reset_index(drop=True)
-        return Cohort(self.data.loc[mask].reset_index(drop=True),
-                      f"{self.source} [{description}]", self.reconstructed, self.n_read,
-                      self.exclusions, self.notes, self.sha256, extra)
-
-    def summary(self) -> str:
-        lines = [self.label,
-                 f"{self.n_read} rows read; {self.n} analysed "
-                 f"({self.n_treated} local therapy, {self.n_control} no local therapy); "
-                 f"{self.events} deaths."]
-        if self.exclusions:
-            lines.append(f"{len(self.exclusions)} rows excluded (complete-case analysis, "
-                         "missing='drop'):")
-            lines += [f"  row {e.row} ({e.patient_id}): {e.reason}" for e in self.exclusions]
-        optional = [v.name for v in VARIABLES if not v.required and v.name in self.data]
-        lines.append(f"Optional variables present: {', '.join(optional) or 'none'}.")
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
+    name: str
+    roles: Roles
+    labels: Labels
+    levels: dict
+    coerce: Callable
+    check: Callable | None = None
+    required: tuple[str, ...] = ()
+    provenance: Callable | None = None
+    known_columns: tuple[str, ...] = field(default=())
+    integer_columns: tuple[str, ...] = field(default=())
 
 
-def _rows(df: pd.DataFrame, mask) -> str:
-    """'rows 3, 7 (ids P003, P007)' for the first few offending rows, 1-based."""
+# ----------------------------------------------------------------------------- messages
+def rows_text(df: pd.DataFrame, mask, id_col: str | None = None) -> str:
+    """'rows 3, 7 (id P003, P007)' for the first few offending rows, 1-based."""
     idx = np.flatnonzero(np.asarray(mask, dtype=bool))
     shown = idx[:MAX_LISTED]
     rows = ", ".join(str(int(df["_row"].iloc[i])) for i in shown)
     text = f"row{'s' if len(idx) > 1 else ''} {rows}"
-    if "patient_id" in df and df["patient_id"].notna().iloc[shown].all():
-        text += " (id " + ", ".join(str(df["patient_id"].iloc[i]) for i in shown) + ")"
+    if id_col and id_col in df and df[id_col].notna().iloc[shown].all():
+        text += " (id " + ", ".join(str(df[id_col].iloc[i]) for i in shown) + ")"
     if len(idx) > MAX_LISTED:
         text += f" and {len(idx) - MAX_LISTED} more"
     return text
 
 
-def _coerce_binary(col: pd.Series, name: str, df, problems, notes) -> pd.Series:
+def _found(col: pd.Series, mask) -> list[str]:
+    return sorted(set(col[mask].astype(str)))[:MAX_LISTED]
+
+
+def closest(name: str, choices) -> str:
+    """' Did you mean 'x'?' when a close match exists, else ''."""
+    hit = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" Did you mean '{hit[0]}'?" if hit else ""
+
+
+def _missing_mask(col: pd.Series) -> pd.Series:
+    return col.isna() | (col.astype("string").str.strip() == "")
+
+
+# ----------------------------------------------------------------------------- coercion
+def coerce_binary(col: pd.Series, name: str, df, problems, notes, role: str,
+                  id_col=None) -> pd.Series:
+    """1/0 (or yes/no, true/false) -> float 1.0/0.0; anything else is a problem."""
     text = col.astype("string").str.strip().str.lower()
-    present = col.notna()
+    present = ~_missing_mask(col)
     out = pd.Series(np.nan, index=col.index, dtype=float)
-    out[present & text.isin(_YES)] = 1.0
-    out[present & text.isin(_NO)] = 0.0
+    out[present & text.isin(YES)] = 1.0
+    out[present & text.isin(NO)] = 0.0
     bad = present & out.isna()
     if bad.any():
-        found = sorted(set(col[bad].astype(str)))[:MAX_LISTED]
         problems.append(
-            f"Column '{name}': values {found} in {_rows(df, bad)}. Expected 1/0 (yes/no). "
-            f"Recode, or give a value map (e.g. --recode {name}:Yes=1,No=0 or "
-            f"--recode {name}:2=1,1=0).")
+            f"Column '{name}' ({role}): values {_found(col, bad)} in "
+            f"{rows_text(df, bad, id_col)}. Allowed: 1/0 (or yes/no, true/false). Say which "
+            f"source code means what with --recode {name}:CODE=1,CODE=0 (one pair per "
+            "code); nothing is guessed.")
     spelled = present & ~bad & ~text.isin({"0", "1", "0.0", "1.0"})
     if spelled.any():
-        notes.append(f"'{name}': read {sorted(set(col[spelled].astype(str)))} as 1/0.")
+        notes.append(f"'{name}': read {_found(col, spelled)} as 1/0.")
     return out
 
 
-def _coerce_category(col: pd.Series, var: Variable, df, problems) -> pd.Series:
-    text = col.astype("string").str.strip()
-    canon = {lvl.lower(): lvl for lvl in var.levels}
-    mapped = text.str.lower().map(canon)
-    present = col.notna()
-    bad = present & mapped.isna()
-    if bad.any():
-        found = sorted(set(col[bad].astype(str)))[:MAX_LISTED]
-        problems.append(
-            f"Column '{var.name}': values {found} in {_rows(df, bad)}. Allowed: "
-            f"{list(var.levels)}. Recode, or give a value map (e.g. --recode "
-            f"{var.name}:{found[0]}={var.levels[0]}).")
-    return mapped.astype(object).where(present & ~bad, None)
-
-
-def _coerce_continuous(col: pd.Series, var: Variable, df, problems) -> pd.Series:
+def coerce_time(col: pd.Series, name: str, df, problems, unit: str, id_col=None) -> pd.Series:
+    """Finite, non-negative numbers below 150 years in ``unit``."""
     values = pd.to_numeric(col, errors="coerce")
-    bad = col.notna() & values.isna()
+    present = ~_missing_mask(col)
+    bad = present & values.isna()
     if bad.any():
-        found = sorted(set(col[bad].astype(str)))[:MAX_LISTED]
-        problems.append(f"Column '{var.name}': non-numeric values {found} in "
-                        f"{_rows(df, bad)}. Give numbers in {var.unit or 'the stated unit'}.")
-    lo, hi = var.bounds or (-np.inf, np.inf)
-    below, above = values < lo, values > hi
-    if below.any():
-        what = "negative values" if lo == 0 else f"values below {lo}"
-        problems.append(f"Column '{var.name}': {int(below.sum())} {what} ({_rows(df, below)}). "
-                        f"Values must be >= {lo:g} {var.unit}.")
-    if above.any():
-        problems.append(f"Column '{var.name}': {int(above.sum())} values above {hi:g} "
-                        f"({_rows(df, above)}). Check the unit ({var.unit}).")
+        problems.append(f"Column '{name}' (time): non-numeric values {_found(col, bad)} in "
+                        f"{rows_text(df, bad, id_col)}. Give numbers in {unit}.")
+    infinite = np.isinf(values)
+    if infinite.any():
+        problems.append(f"Column '{name}' (time): infinite values in "
+                        f"{rows_text(df, infinite, id_col)}. Follow-up times must be finite "
+                        f"numbers in {unit}.")
+    negative = values < 0
+    if negative.any():
+        problems.append(f"Column '{name}' (time): {int(negative.sum())} negative values "
+                        f"({rows_text(df, negative, id_col)}). Times must be >= 0 {unit}.")
+    limit = MAX_FOLLOW_UP_DAYS / DAYS_PER_UNIT[unit]
+    absurd = ~infinite & (values > limit)
+    if absurd.any():
+        problems.append(f"Column '{name}' (time): {int(absurd.sum())} values above {limit:g} "
+                        f"{unit} (150 years; {rows_text(df, absurd, id_col)}). Check the "
+                        "time unit (--time-unit days|weeks|months|years) and the values.")
     return values.astype(float)
 
 
-def _coerce_date(col: pd.Series, var: Variable, df, problems) -> pd.Series:
-    values = pd.to_datetime(col, errors="coerce")
-    bad = col.notna() & values.isna()
-    if bad.any():
-        problems.append(f"Column '{var.name}': unreadable dates in {_rows(df, bad)}. "
-                        "Use ISO dates (yyyy-mm-dd).")
-    return values
+def _numeric_text(values) -> list[str]:
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
 
 
-def _missing_problem(name: str, df, mask) -> str:
-    return (f"Column '{name}' (required): {int(mask.sum())} missing values "
-            f"({_rows(df, mask)}). Fill them in, or pass missing='drop' "
-            f"(CLI --missing drop) for a complete-case analysis; excluded rows are then "
-            f"reported in every result.")
+def coerce_covariate(col: pd.Series, name: str, declared_categorical: bool,
+                     levels: tuple | None = None):
+    """(kind, values, levels) of a covariate, R-style (see the module docstring).
+
+    Categorical values are returned as text labels (``"2"`` for a numeric code 2), so a
+    term is named ``name[2]`` whatever the source type.
+    """
+    present = ~_missing_mask(col)
+    if levels is not None:
+        text = col.astype("string").str.strip()
+        return "categorical", text.astype(object).where(present, None), tuple(levels)
+    if pd.api.types.is_bool_dtype(col):
+        col = col.astype(float)
+    numeric = pd.api.types.is_numeric_dtype(col)
+    if not numeric:
+        as_num = pd.to_numeric(col.where(present), errors="coerce")
+        if (as_num.notna() == present).all() and present.any():
+            col, numeric = as_num, True
+    if numeric:
+        col = pd.to_numeric(col.where(present), errors="coerce").astype(float)
+        values = np.sort(pd.unique(col.dropna()))
+        if not declared_categorical and set(values) <= {0.0, 1.0}:
+            return "binary", col, ()
+        if declared_categorical or len(values) == 2:
+            labels = _numeric_text(values.tolist())
+            text = pd.Series([f"{v:g}" if not np.isnan(v) else None for v in col],
+                             index=col.index, dtype=object)
+            return "categorical", text, tuple(labels)
+        return "numeric", col, ()
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = tuple(str(c) for c in col.cat.categories if (col == c).any())
+        return "categorical", col.astype(object).where(present, None).map(
+            lambda v: None if v is None else str(v).strip()), cats
+    text = col.astype("string").str.strip()
+    labels = tuple(sorted(set(text[present].astype(str))))
+    return "categorical", text.astype(object).where(present, None), labels
 
 
-def validate_frame(frame: pd.DataFrame, *, source: str = "data frame",
-                   require: tuple[str, ...] = (), missing: str = "raise",
-                   reconstructed: bool = False, sha256: str | None = None,
-                   notes: tuple[str, ...] = ()) -> Cohort:
-    """Check a frame in canonical column names against the data contract.
+def _coerce_treatment(col: pd.Series, name: str, treated_value, df, problems, notes,
+                      id_col=None):
+    """0/1 int treatment; returns (values, treated_code, control_code)."""
+    present = ~_missing_mask(col)
+    text = col.astype("string").str.strip()
+    norm = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    found = sorted(set(norm[present].astype(str)))
+    out = pd.Series(np.nan, index=col.index, dtype=float)
+    if treated_value is not None:
+        key = str(treated_value).strip()
+        key = key[:-2] if key.endswith(".0") else key
+        if key not in found:
+            problems.append(f"Column '{name}' (treatment): treated value {treated_value!r} "
+                            f"not found; values present: {found}.")
+            return out, treated_value, None
+        if len(found) != 2:
+            problems.append(f"Column '{name}' (treatment): {len(found)} distinct values "
+                            f"{found[:10]}. Expected exactly two groups.")
+            return out, treated_value, None
+        control = next(v for v in found if v != key)
+        out[present] = (norm[present] == key).astype(float)
+        if key != "1" or control != "0":
+            notes.append(f"'{name}': {key!r} is the treated group, {control!r} the control.")
+        return out, key, control
+    lower = {v.lower() for v in found}
+    if lower <= (YES | NO) and len(found) == 2 and lower & YES and lower & NO:
+        out[present] = norm[present].str.lower().isin(YES).astype(float)
+        treated = next(v for v in found if v.lower() in YES)
+        control = next(v for v in found if v.lower() in NO)
+        return out, treated, control
+    if len(found) == 2:
+        problems.append(f"Column '{name}' (treatment): values {found}. Which group is "
+                        "treated? Pass treated_value= (CLI --treated VALUE), e.g. "
+                        f"--treated {found[-1]}; the other value becomes the reference.")
+    else:
+        problems.append(f"Column '{name}' (treatment): {len(found)} distinct values "
+                        f"{found[:10]}. Expected exactly two groups (1 = treated, "
+                        "0 = control, or name the treated value with --treated).")
+    return out, None, None
+
+
+# ----------------------------------------------------------------------------- the gate
+def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
+                   labels: Labels | dict | None = None, study: StudyProfile | None = None,
+                   source: str = "data frame", require: tuple[str, ...] = (),
+                   missing: str = "raise", treated_value=None, reconstructed: bool = False,
+                   sha256: str | None = None, notes: tuple[str, ...] = ()) -> Cohort:
+    """Check a frame's role columns (and a study's dictionary) -> :class:`Cohort`.
 
     Parameters
     ----------
     frame : pandas.DataFrame
-        One row per patient, columns already named as in ``data_dictionary.md`` (use
-        :func:`causal_hcc.data.io.apply_mapping` first). Not modified.
+        One row per patient. Not modified.
+    roles : Roles, optional
+        Which column is what; default the study profile's.
+    labels : Labels or dict, optional
+        Arm, outcome and time labels; a dict may hold ``time_unit``, ``arm_labels``
+        (treated, control), ``outcome``, ``time_zero``, ``title`` (None = default).
+    study : StudyProfile, optional
+        Adds the study's dictionary codings and cross-column rules.
     source : str
-        Description of where the frame came from, carried into every result.
+        Where the frame came from, carried into every result.
     require : tuple of str
-        Optional variables the intended analysis needs (e.g. extra PS covariates); they
-        are then checked like the required ones.
+        Further columns the intended analysis needs (checked like the role columns).
     missing : {"raise", "drop"}
-        Missing values in required (or ``require``-d) columns raise by default;
-        ``"drop"`` excludes those rows and records each exclusion with its reason.
+        Missing values in needed columns raise by default; ``"drop"`` excludes those rows
+        and records each exclusion with its reason in ``Cohort.exclusions``.
+    treated_value : optional
+        The treatment column's code of the treated group, when it is not 1/yes.
 
     Returns
     -------
@@ -349,137 +268,261 @@ def validate_frame(frame: pd.DataFrame, *, source: str = "data frame",
     Raises
     ------
     CohortError
-        Listing every problem found, one line each (column, what, rows, fix).
+        Listing every problem found, one line each (column, what, rows, allowed values).
     """
     if missing not in ("raise", "drop"):
-        raise ValueError("missing must be 'raise' or 'drop'")
+        raise CohortError([f"missing={missing!r}: allowed values are 'raise' and 'drop'."])
+    if roles is None:
+        if study is None:
+            raise CohortError(["No roles given: name the time, event and treatment columns "
+                               "(time=, event=, treatment=; CLI --time --event --treatment)."])
+        roles = study.roles
+    labels = _labels(labels, study)
     problems: list[str] = []
     notes = list(notes)
+    dup = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if dup:
+        raise CohortError([f"Column '{c}': appears {list(frame.columns).count(c)} times in "
+                           "the header. Each column name must be unique; rename or drop the "
+                           "copies." for c in dup], header=f"{source}: duplicate columns.")
     df = frame.reset_index(drop=True).copy()
     df["_row"] = np.arange(1, len(df) + 1)
-    needed = list(dict.fromkeys(REQUIRED + tuple(require)))
-    unknown_required = [c for c in require if c not in VARIABLE_BY_NAME]
-    for name in unknown_required:
-        problems.append(f"Column '{name}': not a variable of the data contract. Use one of "
-                        f"{[v.name for v in VARIABLES]}, or map your column onto one.")
+    if study is not None:
+        # A study's dictionary variables are optional unless an analysis needs them:
+        # subgroup, candidate and descriptive roles absent from the file are dropped.
+        present = set(frame.columns)
+        roles = replace(roles, **{k: tuple(c for c in getattr(roles, k) if c in present)
+                                  for k in ("subgroups", "candidates", "descriptive")})
+    id_col = roles.id
+    needed = list(dict.fromkeys(roles.analysis_columns + tuple(require)
+                                + (study.required if study else ())))
     for name in needed:
-        if name in VARIABLE_BY_NAME and name not in df:
-            problems.append(f"Column '{name}' (required): not found. Columns read: "
-                            f"{[c for c in frame.columns][:30]}. Rename it or map it "
-                            f"(e.g. --map {name}=YOUR_COLUMN).")
+        if name not in df:
+            role = _role_of(name, roles)
+            problems.append(f"Column '{name}' ({role}): not found.{closest(name, frame.columns)}"
+                            f" Columns read: {[str(c) for c in frame.columns][:30]}.")
     if len(df) == 0:
         problems.append("The data has no rows.")
+    overlap = {roles.time, roles.event, roles.treatment} & set(roles.model_covariates)
+    if overlap:
+        problems.append(f"Columns {sorted(overlap)} are both a covariate and the time, event "
+                        "or treatment: a covariate must be measured before treatment and "
+                        "cannot be the outcome or the treatment itself.")
+    if roles.id and roles.id in roles.model_covariates:
+        problems.append(f"Column '{roles.id}' is the patient id and cannot be a covariate.")
 
-    out = pd.DataFrame(index=df.index)
-    for var in VARIABLES:
-        if var.name not in df:
+    if study is not None:
+        out = study.coerce(df, problems, notes)
+    else:
+        out = df.drop(columns="_row").copy()
+    handled = set(out.columns) if study is not None else set()
+    levels: dict = dict(study.levels) if study is not None else {}
+    kinds: dict = {}
+    if roles.id and roles.id in df and roles.id not in handled:
+        out[roles.id] = df[roles.id].astype("string").str.strip().astype(object)
+    if roles.time in df and roles.time not in handled:
+        out[roles.time] = coerce_time(df[roles.time], roles.time, df, problems,
+                                      labels.time_unit, id_col)
+    elif roles.time in out:
+        _check_time(out[roles.time], roles.time, df, problems, labels.time_unit, id_col)
+    if roles.event in df and roles.event not in handled:
+        out[roles.event] = coerce_binary(df[roles.event], roles.event, df, problems, notes,
+                                         "event", id_col)
+    treated_code, control_code = 1, 0
+    if roles.treatment in df and (roles.treatment not in handled or treated_value is not None):
+        out[roles.treatment], treated_code, control_code = _coerce_treatment(
+            df[roles.treatment], roles.treatment, treated_value, df, problems, notes, id_col)
+    for name in dict.fromkeys(roles.model_covariates + roles.subgroups + roles.candidates
+                              + tuple(require) + roles.descriptive):
+        if name not in df or name in (roles.time, roles.event, roles.treatment, roles.id):
             continue
-        col = df[var.name]
-        if var.kind == "id":
-            out[var.name] = col.astype("string").str.strip().astype(object)
-        elif var.kind == "binary":
-            out[var.name] = _coerce_binary(col, var.name, df, problems, notes)
-        elif var.kind == "category":
-            out[var.name] = _coerce_category(col, var, df, problems)
-        elif var.kind == "continuous":
-            out[var.name] = _coerce_continuous(col, var, df, problems)
-        else:
-            out[var.name] = _coerce_date(col, var, df, problems)
-    extra_cols = [c for c in frame.columns if c not in VARIABLE_BY_NAME]
-    extra = frame.reset_index(drop=True)[extra_cols] if extra_cols else None
-
-    # Missing values in the columns the analysis needs.
-    drop = pd.Series(False, index=df.index)
-    reasons: dict[int, list[str]] = {}
-    for name in needed:
-        if name not in out:
+        if name in handled:
+            kinds[name] = _kind_of(out[name], name, levels)
             continue
-        miss = df[name].isna() | (df[name].astype("string").str.strip() == "")
-        if not miss.any():
-            continue
-        if missing == "raise":
-            problems.append(_missing_problem(name, df, miss))
-        else:
-            drop |= miss
-            for i in np.flatnonzero(miss):
-                reasons.setdefault(int(i), []).append(f"missing {name}")
+        kind, values, lv = coerce_covariate(df[name], name, name in roles.categorical,
+                                            levels.get(name))
+        out[name], kinds[name] = values, kind
+        if lv:
+            levels[name] = lv
+        if kind == "categorical" and name in levels:
+            bad = values.notna() & ~values.isin(levels[name])
+            if bad.any():
+                problems.append(f"Column '{name}': values {_found(values, bad)} in "
+                                f"{rows_text(df, bad, id_col)}. Allowed: {list(levels[name])}.")
 
-    _check_consistency(out, df, problems, notes)
-
+    drop, reasons = _missing_rows(df, out, needed, missing, problems, id_col)
+    if study is not None and study.check is not None:
+        study.check(out, df, problems, notes)
+    _check_ids(out, df, roles, problems)
+    _check_zero_times(out, df, roles, notes, id_col)
     if problems:
         raise CohortError(problems, header=f"{source}: {len(problems)} problem"
                           f"{'s' if len(problems) > 1 else ''} found; nothing was analysed.")
 
-    exclusions = tuple(Exclusion(int(df["_row"].iloc[i]), str(out["patient_id"].iloc[i]),
+    row_ids = (out[roles.id].astype(str) if roles.id and roles.id in out
+               else df["_row"].astype(str))
+    exclusions = tuple(Exclusion(int(df["_row"].iloc[i]), str(row_ids.iloc[i]),
                                  "; ".join(r)) for i, r in sorted(reasons.items()))
     keep = ~drop
-    for col in [v.name for v in VARIABLES if v.kind == "binary" and v.name in out]:
-        if not out[col].isna().any():
+    integer = (roles.event, roles.treatment) + (study.integer_columns if study else ())
+    for col in dict.fromkeys(integer):
+        if col in out and not out[col].isna().any():
             out[col] = out[col].astype(int)
+    if roles.id is None:
+        out["_row"] = df["_row"]
     data = out.loc[keep].reset_index(drop=True)
-    extra = None if extra is None else extra.loc[keep.to_numpy()].reset_index(drop=True)
+    for name, kind in kinds.items():
+        if kind == "binary" and name in data and not data[name].isna().any() \
+                and name not in handled:
+            data[name] = data[name].astype(int)
+    extra = None
+    if study is not None:
+        extra_cols = [c for c in frame.columns if c not in out.columns]
+        extra = frame.reset_index(drop=True)[extra_cols].loc[keep.to_numpy()] \
+            .reset_index(drop=True) if extra_cols else None
     if exclusions:
-        notes.append(f"{len(exclusions)} of {len(df)} rows excluded (missing='drop').")
-    # Post-exclusion checks that need the final analysis set.
+        notes.append(f"{len(exclusions)} of {len(df)} rows excluded (missing='drop'); "
+                     "each is listed with its reason.")
     post: list[str] = []
-    _check_arms(data, post)
+    _check_arms(data, roles, labels, post)
+    _check_constant(data, roles, kinds, notes)
     if post:
         raise CohortError(post, header=f"{source}: {len(post)} problem"
                           f"{'s' if len(post) > 1 else ''} found; nothing was analysed.")
-    return Cohort(data, source, reconstructed, len(df), exclusions, tuple(notes), sha256,
-                  extra)
+    provenance = study.provenance(source, reconstructed) if study and study.provenance \
+        else ""
+    return Cohort(data, roles, labels, source, reconstructed, len(df), exclusions,
+                  tuple(notes), sha256, extra, levels, kinds, treated_code, control_code,
+                  study.name if study else None, provenance)
 
 
-def _check_consistency(out: pd.DataFrame, df: pd.DataFrame, problems, notes) -> None:
-    """Cross-column rules: unique ids, zero times, treatment timing, NED bounds."""
-    if "patient_id" in out:
-        ids = out["patient_id"]
+def _labels(labels, study) -> Labels:
+    base = study.labels if study is not None else Labels()
+    if labels is None or isinstance(labels, Labels):
+        return labels or base
+    arms = labels.get("arm_labels")
+    changes = {k: v for k, v in (("time_unit", labels.get("time_unit")),
+                                 ("outcome", labels.get("outcome")),
+                                 ("time_zero", labels.get("time_zero")),
+                                 ("title", labels.get("title"))) if v is not None}
+    if arms:
+        if len(arms) != 2:
+            raise CohortError([f"arm_labels {arms!r}: give two labels, treated first "
+                               "(CLI --arm-labels 'TREATED,CONTROL')."])
+        changes.update(treated=arms[0], control=arms[1])
+    if study is None and "outcome" in changes and changes["outcome"] == "event":
+        changes.pop("outcome")
+    try:
+        return Labels(**{**{k: getattr(base, k) for k in ("treated", "control", "outcome",
+                                                          "time_unit", "time_zero", "title")},
+                         "variables": dict(base.variables), **changes})
+    except ValueError as exc:
+        raise CohortError([f"time unit: {exc}"]) from exc
+
+
+def _role_of(name: str, roles: Roles) -> str:
+    for role in ("time", "event", "treatment", "id"):
+        if getattr(roles, role) == name:
+            return role
+    if name in roles.covariates:
+        return "covariate"
+    if name in roles.outcome_covariates:
+        return "outcome covariate"
+    if name in roles.subgroups:
+        return "subgroup"
+    return "required"
+
+
+def _kind_of(col: pd.Series, name: str, levels: dict) -> str:
+    if name in levels:
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(col):
+        return "binary" if set(pd.unique(col.dropna())) <= {0, 1} else "numeric"
+    return "categorical"
+
+
+def _check_time(values, name, df, problems, unit, id_col):
+    values = pd.to_numeric(values, errors="coerce")
+    infinite = np.isinf(values)
+    if infinite.any():
+        problems.append(f"Column '{name}' (time): infinite values in "
+                        f"{rows_text(df, infinite, id_col)}. Follow-up times must be finite.")
+    limit = MAX_FOLLOW_UP_DAYS / DAYS_PER_UNIT[unit]
+    absurd = ~infinite & (values > limit)
+    if absurd.any():
+        problems.append(f"Column '{name}' (time): {int(absurd.sum())} values above {limit:g} "
+                        f"{unit} (150 years; {rows_text(df, absurd, id_col)}). Check the unit.")
+
+
+def _missing_rows(df, out, needed, missing, problems, id_col):
+    drop = pd.Series(False, index=df.index)
+    reasons: dict[int, list[str]] = {}
+    for name in needed:
+        if name not in df:
+            continue
+        # Only what is missing in the source: a value that could not be read is a problem
+        # of its own, reported once by the column's coercion.
+        miss = _missing_mask(df[name])
+        if not miss.any():
+            continue
+        if missing == "raise":
+            problems.append(f"Column '{name}' (needed): {int(miss.sum())} missing values "
+                            f"({rows_text(df, miss, id_col)}). Fill them in, or pass "
+                            "missing='drop' (CLI --missing drop) for a complete-case "
+                            "analysis; excluded rows are then reported in every result.")
+        else:
+            drop |= miss
+            for i in np.flatnonzero(miss):
+                reasons.setdefault(int(i), []).append(f"missing {name}")
+    return drop, reasons
+
+
+def _check_ids(out, df, roles, problems):
+    if roles.id and roles.id in out:
+        ids = out[roles.id]
         dup = ids.notna() & ids.duplicated(keep=False)
         if dup.any():
-            problems.append(f"Column 'patient_id': duplicate ids "
-                            f"{sorted(set(ids[dup]))[:MAX_LISTED]} ({_rows(df, dup)}). "
-                            "Each patient must appear once (one row per patient).")
-    if "os_months" in out:
-        zero = out["os_months"] == 0
+            problems.append(f"Column '{roles.id}' (id): duplicate ids "
+                            f"{sorted(set(ids[dup]))[:MAX_LISTED]} "
+                            f"({rows_text(df, dup, roles.id)}). Each patient must appear "
+                            "once (one row per patient).")
+
+
+def _check_zero_times(out, df, roles, notes, id_col):
+    if roles.time in out:
+        zero = out[roles.time] == 0
         if zero.any():
-            warnings.warn(f"Column 'os_months': {int(zero.sum())} zero follow-up times "
-                          f"({_rows(df, zero)}). Kept; check they are not missing dates.",
-                          DataWarning, stacklevel=3)
-            notes.append(f"'os_months': {int(zero.sum())} zero times kept ({_rows(df, zero)}).")
-    if {"months_to_local_therapy", "local_therapy", "os_months"} <= set(out):
-        ttl, treated, os_m = out["months_to_local_therapy"], out["local_therapy"], out["os_months"]
-        # Only where the time itself is valid, so one bad time is reported once.
-        late = (treated == 1) & (os_m >= 0) & (ttl > os_m)
-        if late.any():
-            problems.append(f"Column 'months_to_local_therapy': {int(late.sum())} treated "
-                            f"patients start local therapy after their follow-up ends "
-                            f"({_rows(df, late)}). Check both dates; time to local therapy "
-                            "must be <= os_months.")
-        stray = (treated == 0) & ttl.notna()
-        if stray.any():
-            problems.append(f"Column 'months_to_local_therapy': values for untreated "
-                            f"patients ({_rows(df, stray)}). Leave it empty when "
-                            "local_therapy = 0, or check the treatment column.")
-    if {"ned_cumulative_months", "os_months"} <= set(out):
-        over = out["ned_cumulative_months"] > out["os_months"] + 1e-9
-        if over.any():
-            problems.append(f"Column 'ned_cumulative_months': exceeds os_months in "
-                            f"{_rows(df, over)}. Time in NED is part of follow-up.")
+            where = rows_text(df, zero, id_col)
+            warnings.warn(f"Column '{roles.time}': {int(zero.sum())} zero follow-up times "
+                          f"({where}). Kept; check they are not missing dates.",
+                          DataWarning, stacklevel=4)
+            notes.append(f"'{roles.time}': {int(zero.sum())} zero times kept ({where}).")
 
 
-def _check_arms(data: pd.DataFrame, problems) -> None:
-    """Treatment must have two arms, each with at least one death."""
+def _check_arms(data: pd.DataFrame, roles: Roles, labels: Labels, problems) -> None:
+    """Treatment must have two arms, each with at least one event."""
     if data.empty:
         problems.append("No rows left to analyse.")
         return
-    levels = sorted(set(data["local_therapy"]))
-    if len(levels) < 2:
-        problems.append(f"Column 'local_therapy' (treatment): only one level {levels} in "
-                        f"{len(data)} rows. Expected two groups (1 = local therapy, 0 = none); "
-                        "check the column or the recode.")
+    if roles.treatment not in data or roles.event not in data:
         return
-    for arm, name in ((1, "local therapy"), (0, "no local therapy")):
-        if data.loc[data["local_therapy"] == arm, "death"].sum() == 0:
-            problems.append(f"Column 'death': no deaths in the {name} arm "
-                            f"(local_therapy = {arm}). Hazard ratios are not estimable; "
-                            "check the event coding (1 = died).")
+    levels = sorted(set(data[roles.treatment]))
+    if len(levels) < 2:
+        problems.append(f"Column '{roles.treatment}' (treatment): only one level {levels} in "
+                        f"{len(data)} rows. Expected two groups (1 = {labels.treated}, "
+                        f"0 = {labels.control}); check the column or the recode.")
+        return
+    for arm, name in ((1, labels.treated), (0, labels.control)):
+        if data.loc[data[roles.treatment] == arm, roles.event].sum() == 0:
+            problems.append(f"Column '{roles.event}' (event): no events in the {name} arm "
+                            f"({roles.treatment} = {arm}). Hazard ratios are not estimable; "
+                            "check the event coding (1 = event, 0 = censored).")
+
+
+def _check_constant(data, roles, kinds, notes) -> None:
+    for name in roles.model_covariates:
+        if name in data and data[name].nunique(dropna=True) < 2:
+            msg = (f"Covariate '{name}' takes a single value in the analysed rows; it "
+                   "carries no information and is left out of every model.")
+            warnings.warn(msg, DataWarning, stacklevel=4)
+            notes.append(msg)

@@ -5,22 +5,26 @@
 - :mod:`~causal_hcc.sensitivity.unmeasured`: Lin-Psaty-Kronmal tipping points for a binary
   unmeasured confounder, and observed confounders as benchmarks.
 - :mod:`~causal_hcc.sensitivity.immortal_time`: landmark and time-varying Cox analyses of
-  local therapy (audit B10), beside the naive baseline model.
-- :mod:`~causal_hcc.sensitivity.ned`: the NED-duration / OS correlation under a null of no
-  NED effect (audit A4).
+  a treatment that starts after time zero (role ``treatment_start``), beside the naive
+  baseline model.
 - :mod:`~causal_hcc.sensitivity.grid`: the specification grid (the adjusted HR across PS
-  covariate sets, matching and weighting options) and the vascular-invasion what-if
-  (audit B6).
-- :mod:`~causal_hcc.sensitivity.subgroups`: HRs within oligometastatic and other patients,
-  and tests of interaction.
+  covariate sets built from the roles, matching and weighting options); each row one
+  :func:`causal_hcc.effects.spec.estimate`.
+- :mod:`~causal_hcc.sensitivity.subgroups`: HRs within the levels of a subgroup variable
+  (role ``subgroups``), and tests of interaction.
 - :mod:`~causal_hcc.sensitivity.analysis`: :func:`run_sensitivity`, everything above in one
   :class:`SensitivityReport` (E-values of every reported HR included).
 
+Study-specific analyses (Yang 2025's NED null correlation and vascular-invasion what-if)
+live in ``causal_hcc.studies.yang2025`` and are passed in through
+``run_sensitivity(extra_analyses=...)``; this package never imports a study.
+
 Pure computation: frozen result objects with ``to_frame()`` and ``summary()``; times in
-months; Cox models with Efron ties, checked against R's ``survival::coxph``.
+the cohort's unit; Cox models with Efron ties, checked against R's ``survival::coxph``.
 """
 
-from causal_hcc.sensitivity._cox import CoxFit
+from causal_hcc.effects.spec import Specification
+from causal_hcc.sensitivity._cox import CountingProcessFit, fit_counting_process_cox
 from causal_hcc.sensitivity.analysis import (EValueRecord, SensitivityReport, TippingPoint,
                                              effect_evalues, landmark_iptw_hook,
                                              run_sensitivity)
@@ -32,13 +36,11 @@ from causal_hcc.sensitivity.immortal_time import (CountingProcessData, EffectRow
                                                   ImmortalTimeComparison, LandmarkAnalysis,
                                                   LandmarkDataset, TimeVaryingCox,
                                                   counting_process_cox, counting_process_data,
+                                                  default_immortal_landmarks,
                                                   landmark_analysis, landmark_dataset,
                                                   naive_vs_immortal_table, time_varying_cox)
-from causal_hcc.sensitivity.grid import (Specification, SpecificationGrid,
-                                         VascularInvasionSensitivity, build_specifications,
-                                         default_covariate_sets, specification_grid,
-                                         vascular_invasion_sensitivity)
-from causal_hcc.sensitivity.ned import NedNullCorrelation, NedNullRow, ned_null_correlation
+from causal_hcc.sensitivity.grid import (SpecificationGrid, build_specifications,
+                                         default_covariate_sets, specification_grid)
 from causal_hcc.sensitivity.subgroups import (InteractionTest, SubgroupAnalysis,
                                               SubgroupEstimate, interaction_tests,
                                               subgroup_effects)
@@ -48,19 +50,21 @@ from causal_hcc.sensitivity.unmeasured import (ConfounderBenchmarks, TippingPoin
                                                tipping_point_contour, tipping_point_grid)
 
 __all__ = [
-    "COMMON_OUTCOME_THRESHOLD", "ConfounderBenchmarks", "CountingProcessData", "CoxFit",
+    "COMMON_OUTCOME_THRESHOLD", "ConfounderBenchmarks", "CountingProcessData",
+    "CountingProcessFit",
     "EValueResult", "EffectRow", "ImmortalTimeComparison", "LandmarkAnalysis",
-    "LandmarkDataset", "NedNullCorrelation", "NedNullRow", "TimeVaryingCox",
+    "LandmarkDataset", "TimeVaryingCox",
     "TippingPointContour", "TippingPointGrid", "bias_factor", "counting_process_cox",
-    "counting_process_data", "evalue_hr", "evalue_landmark_difference", "evalue_risk_ratio",
+    "counting_process_data", "default_immortal_landmarks", "fit_counting_process_cox",
+    "evalue_hr", "evalue_landmark_difference", "evalue_risk_ratio",
     "evalue_rmst_difference", "evalue_rr", "hr_to_rr_common", "landmark_analysis",
-    "landmark_dataset", "naive_vs_immortal_table", "ned_null_correlation",
+    "landmark_dataset", "naive_vs_immortal_table",
     "observed_confounder_benchmarks", "outcome_proportion_km", "time_varying_cox",
     "tipping_point_contour", "tipping_point_grid",
     # specification grid, subgroups, the report
     "EValueRecord", "InteractionTest", "SensitivityReport", "Specification",
     "SpecificationGrid", "SubgroupAnalysis", "SubgroupEstimate", "TippingPoint",
-    "VascularInvasionSensitivity", "build_specifications", "default_covariate_sets",
+    "build_specifications", "default_covariate_sets",
     "effect_evalues", "interaction_tests", "landmark_iptw_hook", "run_sensitivity",
-    "specification_grid", "subgroup_effects", "vascular_invasion_sensitivity",
+    "specification_grid", "subgroup_effects",
 ]

@@ -1,9 +1,10 @@
-"""The one Cox fitter the sensitivity stage uses (Efron ties), and its result record.
+"""Cox fits on (start, stop] rows for the immortal-time and benchmark analyses.
 
-Every hazard ratio of :mod:`causal_hcc.sensitivity` comes from :func:`fit_cox`, so the
-engine can be swapped in one place. One row per patient: the package's own R-exact
-:func:`causal_hcc.cox.fit_cox_frame`. (start, stop] rows: lifelines ``CoxTimeVaryingFitter``, because ``causal_hcc.cox`` has no
-counting-process input; run to full precision, its coefficients agree with R's
+:func:`fit_counting_process_cox` never raises on statistical trouble and reports every
+term. One row per patient (no ``start_col``): the package's one Cox,
+:func:`causal_hcc.survival.cox.fit_cox_frame` (R-exact). (start, stop] rows: lifelines
+``CoxTimeVaryingFitter``, because :mod:`causal_hcc.survival.cox` has no counting-process
+(delayed-entry) input yet; when it has, this wrapper becomes a call to it; run to full precision, its coefficients agree with R's
 ``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` to about 1e-10 and the
 model-based SEs to about 1e-7 (``tests/reference/immortal_time.R``).
 
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.cox import fit_cox_frame
+from causal_hcc.survival.cox import fit_cox_frame
 
 # lifelines stops on the change in beta (precision) or on the *relative* change in the
 # log-likelihood (r_precision). Its default r_precision (1e-9) can stop while the
@@ -33,7 +34,7 @@ _MONOTONE_COEF = 15.0
 
 
 @dataclass(frozen=True)
-class CoxFit:
+class CountingProcessFit:
     """One Cox model: every term's coefficient, SE, HR, Wald CI and P (Efron ties).
 
     Attributes
@@ -88,9 +89,9 @@ class CoxFit:
         return pd.DataFrame(rows)
 
 
-def _not_estimable(terms, n_rows, n_patients, events, reason, conf_level) -> CoxFit:
+def _not_estimable(terms, n_rows, n_patients, events, reason, conf_level) -> CountingProcessFit:
     nan = tuple(np.nan for _ in terms)
-    return CoxFit(tuple(terms), nan, nan, np.nan, n_rows, n_patients, events, conf_level,
+    return CountingProcessFit(tuple(terms), nan, nan, np.nan, n_rows, n_patients, events, conf_level,
                   False, reason)
 
 
@@ -116,8 +117,8 @@ def _precheck(frame: pd.DataFrame, terms, event_col: str, exposure: str | None) 
     return ""
 
 
-def _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level) -> CoxFit:
-    """One row per patient: causal_hcc.cox (R-exact), its warnings turned into a reason."""
+def _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level) -> CountingProcessFit:
+    """One row per patient: causal_hcc.survival.cox (R-exact), warnings turned into a reason."""
     from causal_hcc.errors import CausalHccWarning, NotEstimableError
 
     events = int(data[event_col].sum())
@@ -132,14 +133,14 @@ def _fit_package_cox(data, terms, stop_col, event_col, n_patients, conf_level) -
     if trouble or fit.infinite or not fit.converged:
         why = trouble[0] if trouble else "monotone likelihood or no convergence"
         return _not_estimable(terms, len(data), n_patients, events, why, conf_level)
-    return CoxFit(tuple(terms), tuple(float(c) for c in fit.coef),
+    return CountingProcessFit(tuple(terms), tuple(float(c) for c in fit.coef),
                   tuple(float(s) for s in fit.se_model), float(fit.loglik), len(data),
                   n_patients, events, conf_level)
 
 
-def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
+def fit_counting_process_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
             start_col: str | None = None, id_col: str | None = None,
-            exposure: str | None = None, conf_level: float = 0.95) -> CoxFit:
+            exposure: str | None = None, conf_level: float = 0.95) -> CountingProcessFit:
     """Cox proportional-hazards fit with Efron ties, never raising on statistical trouble.
 
     Parameters
@@ -160,7 +161,7 @@ def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
 
     Returns
     -------
-    CoxFit
+    CountingProcessFit
 
     Notes
     -----
@@ -204,5 +205,5 @@ def fit_cox(frame: pd.DataFrame, *, terms, stop_col: str, event_col: str,
         return _not_estimable(terms, n_rows, n_patients, events,
                               "monotone likelihood (an infinite coefficient): separation",
                               conf_level)
-    return CoxFit(tuple(terms), tuple(float(c) for c in coef), tuple(float(s) for s in se),
+    return CountingProcessFit(tuple(terms), tuple(float(c) for c in coef), tuple(float(s) for s in se),
                   float(fitter.log_likelihood_), n_rows, n_patients, events, conf_level)

@@ -5,20 +5,24 @@
 
 1. E-values for every hazard ratio the effects report holds, and for its landmark survival
    and RMST differences (:func:`effect_evalues`);
-2. the specification grid and, on the bundled reconstruction only, the vascular-invasion
-   what-if (:mod:`~causal_hcc.sensitivity.grid`);
-3. landmark analyses at 1, 3 and 6 months (crude, adjusted, and IPTW ATE with the PS
-   re-estimated among the landmark survivors) and the time-varying Cox model with and
-   without the confounders (:mod:`~causal_hcc.sensitivity.immortal_time`);
-4. Lin-Psaty-Kronmal tipping-point grids and contours, and observed-confounder benchmarks,
-   for the **primary** adjusted HR and for the crude HR (the paper's claim);
-5. subgroups by oligometastatic status with tests of interaction
+2. the specification grid over the user's covariates (:mod:`~causal_hcc.sensitivity.grid`;
+   a study may pass its own ``covariate_sets``);
+3. when the cohort has a ``treatment_start`` role: landmark analyses (crude, adjusted, and
+   IPTW ATE with the PS re-estimated among the landmark survivors) and the time-varying
+   Cox model with and without the confounders
+   (:mod:`~causal_hcc.sensitivity.immortal_time`); default landmarks: the quartiles of
+   the treatment start among the treated (:func:`default_immortal_landmarks`);
+4. Lin-Psaty-Kronmal tipping-point grids and contours, and observed-confounder benchmarks
+   (the binary PS covariates by default), for the **primary** adjusted HR and for the
+   crude HR;
+5. subgroups by each ``subgroups`` role variable (binary) with tests of interaction
    (:mod:`~causal_hcc.sensitivity.subgroups`);
-6. the NED-duration / OS correlation under a null of no NED effect.
+6. any ``extra_analyses`` a study passes (e.g. the Yang 2025 NED null correlation and
+   vascular-invasion what-if, ``causal_hcc.studies.yang2025.what_ifs.extra_analyses``).
 
 **Primary adjusted HR** (pre-specified, not chosen after seeing the numbers): IPTW for the
-ATE with stabilised weights and a robust SE. It targets the population the paper's claim
-is about (all CNLC IIIb patients of the cohort), uses every patient, and its estimand does
+ATE with stabilised weights and a robust SE. It targets the whole population of the
+cohort, uses every patient, and its estimand does
 not change with the caliper, whereas caliper matching can drop treated patients and then
 estimates the effect among the matchable treated only. ``primary=("psm", "ATT")`` (or any
 other method/estimand of the effects report) changes it.
@@ -37,28 +41,27 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc._numeric import to_jsonable
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.defaults import SEED
 from causal_hcc.effects import EffectsReport, adjust
+from causal_hcc.effects.spec import Specification, estimate
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
 from causal_hcc.sensitivity.evalues import (EValueResult, evalue_hr,
                                             evalue_landmark_difference,
                                             evalue_rmst_difference)
-from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, DEFAULT_SEED, SpecificationGrid,
-                                         VascularInvasionSensitivity, _cox_row, _prepare_set,
+from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, SpecificationGrid,
                                          build_specifications, default_covariate_sets,
-                                         specification_grid, vascular_invasion_sensitivity)
+                                         specification_grid)
 from causal_hcc.sensitivity.immortal_time import (LandmarkAnalysis, TimeVaryingCox,
+                                                  default_immortal_landmarks, landmark_label,
                                                   landmark_analysis, time_varying_cox)
-from causal_hcc.sensitivity.ned import NedNullCorrelation, ned_null_correlation
 from causal_hcc.sensitivity.subgroups import SubgroupAnalysis, subgroup_effects
 from causal_hcc.sensitivity.unmeasured import (ConfounderBenchmarks, TippingPointContour,
                                                TippingPointGrid,
                                                observed_confounder_benchmarks,
                                                tipping_point_contour, tipping_point_grid)
-from causal_hcc.weighting import ps_weights
-
 PRIMARY = ("iptw", "ATE")
-LANDMARK_MONTHS = (1.0, 3.0, 6.0)
+DEFAULT_SEED = SEED
 #: Confounder-death hazard ratios and prevalences of the tipping-point grid.
 TIPPING_HR_U = (0.25, 0.5, 0.75, 1.5, 2.0, 4.0)
 TIPPING_PREVALENCES = tuple(np.round(np.linspace(0, 1, 11), 10))
@@ -160,7 +163,8 @@ def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None =
                 out.append(_not_estimable_record(
                     curves.method, curves.estimand, "landmark risk difference",
                     float(row.months), float(row.difference), None, (nan, nan),
-                    f"Survival at {row.months:g} months not estimable (beyond follow-up in "
+                    f"Survival at {row.months:g} {effects.time_unit} not estimable (beyond "
+                    "follow-up in "
                     "an arm)."))
                 continue
             else:
@@ -175,25 +179,26 @@ def landmark_iptw_hook(covariates):
 
     Returns a callable ``hook(landmark_cohort) -> (hr, ci_lower, ci_upper, p)`` for
     :func:`~causal_hcc.sensitivity.immortal_time.landmark_analysis`: stabilised ATE weights
-    from a glm PS on ``covariates`` fitted to the landmark population (treated = local
-    therapy started by the landmark), weighted Cox with robust SE. Raises
+    from a glm PS on ``covariates`` fitted to the landmark population (treated = treatment
+    started by the landmark), weighted Cox with robust SE
+    (:func:`causal_hcc.effects.spec.estimate` of ``Specification.iptw``). Raises
     NotEstimableError (a "not estimable" row) on separation, an empty arm or an arm
     without deaths; the PS model's small-sample warnings are re-raised as
     SmallSampleWarning.
     """
     covariates = tuple(covariates)
 
+    spec = Specification.iptw(covariates, estimand="ATE", stabilized=True)
+
     def hook(cohort: Cohort):
-        data, reason, notes = _prepare_set(cohort.data, covariates, cohort.label)
-        for note in notes:
-            warnings.warn(f"{cohort.source}: {note}", SmallSampleWarning, stacklevel=2)
-        if data is None:
-            raise NotEstimableError(reason)
-        w = ps_weights(data.ps, data.treated, estimand="ATE", stabilized=True)[0]
-        row = _cox_row("iptw", "ATE", data, w, robust=True)
-        if not row["estimable"]:
-            raise NotEstimableError(row["reason"])
-        return row["hr"], row["ci_lower"], row["ci_upper"], row["p_value"]
+        res = estimate(cohort, spec)
+        for note in res.notes:
+            if note.startswith("PS model"):
+                warnings.warn(f"{cohort.source}: {note}", SmallSampleWarning, stacklevel=2)
+        e = res.estimate
+        if not e.estimable:
+            raise NotEstimableError(e.reason)
+        return e.hr, e.ci_lower, e.ci_upper, e.p_value
 
     hook.__name__ = "IPTW ATE, PS re-estimated among landmark survivors"
     return hook
@@ -226,7 +231,7 @@ class TippingPoint:
         return self.contour_point
 
 
-def _tipping(name, cohort, estimate, covariates) -> TippingPoint:
+def _tipping(name, cohort, estimate, covariates, benchmarks=None) -> TippingPoint:
     label = (f"{METHOD_LABELS.get(estimate.method, estimate.method)}"
              + (f" ({estimate.estimand})" if estimate.estimand else "")
              + (f": {estimate.description}" if estimate.description else ""))
@@ -241,8 +246,8 @@ def _tipping(name, cohort, estimate, covariates) -> TippingPoint:
                               TIPPING_HR_U)
     contour_ci = tipping_point_contour(hr, lo, hi, CONTOUR_HR_U, target="ci")
     contour_point = tipping_point_contour(hr, lo, hi, CONTOUR_HR_U, target="point")
-    binary = [c for c in covariates if c in cohort.data
-              and set(pd.unique(cohort.data[c].dropna())) <= {0, 1}]
+    binary = [c for c in (covariates if benchmarks is None else benchmarks)
+              if c in cohort.data and set(pd.unique(cohort.data[c].dropna())) <= {0, 1}]
     bench = (observed_confounder_benchmarks(cohort, binary, hr=hr, ci_lower=lo, ci_upper=hi,
                                             hr_label=label) if binary else None)
     return TippingPoint(**common, grid=grid, contour_ci=contour_ci,
@@ -264,19 +269,24 @@ class SensitivityReport:
         (method, estimand) of the primary adjusted HR.
     evalues : tuple of EValueRecord
     grid : SpecificationGrid or None
-    vascular_invasion : VascularInvasionSensitivity or None
-        The audit-B6 what-if (bundled reconstruction only).
     landmark : LandmarkAnalysis or None
     time_varying : TimeVaryingCox or None
     tipping_points : tuple of TippingPoint
         "primary" and "crude".
     subgroups : SubgroupAnalysis or None
-    ned_null : NedNullCorrelation or None
+        The first subgroup variable's analysis (all of them in ``subgroup_analyses``).
     unavailable : dict
         Stage -> why it could not run.
     settings : dict
     notes : tuple of str
         Statistical warnings raised inside the stages, and conventions.
+    subgroup_analyses : tuple of SubgroupAnalysis
+        One per subgroup variable.
+    extras : dict
+        name -> result of each ``extra_analyses`` stage a study passed (each has
+        ``summary()``; ``to_dict()`` and ``sentences()`` when it has them).
+    comparison : str
+        The HRs' comparison (the cohort's arm labels).
     """
 
     label: str
@@ -284,15 +294,16 @@ class SensitivityReport:
     primary: tuple
     evalues: tuple
     grid: SpecificationGrid | None
-    vascular_invasion: VascularInvasionSensitivity | None
     landmark: LandmarkAnalysis | None
     time_varying: TimeVaryingCox | None
     tipping_points: tuple
     subgroups: SubgroupAnalysis | None
-    ned_null: NedNullCorrelation | None
     unavailable: dict
     settings: dict
     notes: tuple = field(default=())
+    subgroup_analyses: tuple = field(default=())
+    extras: dict = field(default_factory=dict)
+    comparison: str = "treated vs control (reference)"
 
     def estimate(self, method: str, estimand: str | None = None):
         """The effects report's estimate of one method (and estimand)."""
@@ -323,37 +334,32 @@ class SensitivityReport:
             "evalues_curves": [asdict(r) for r in self.evalues if r.measure != "HR"],
             "specification_grid": [] if grid is None else grid.rows.to_dict("records"),
             "specification_grid_summary": None if grid is None else {
-                "design": grid.design, "headline": grid.headline(),
+                "design": grid.design, "denominator": grid.denominator_text(),
+                "headline": grid.headline(),
                 "headline_balanced": grid.headline(max_smd=BALANCE_THRESHOLD),
                 "counts": grid.ci_counts(), "settings": grid.settings,
                 "covariate_sets": grid.covariate_sets, "notes": grid.notes},
-            "vascular_invasion": None if self.vascular_invasion is None else {
-                "observed_k": self.vascular_invasion.observed_k,
-                "n_draws": self.vascular_invasion.n_draws,
-                "seed": self.vascular_invasion.seed,
-                "by_k": self.vascular_invasion.by_k.to_dict("records"),
-                "rows": self.vascular_invasion.rows.to_dict("records"),
-                "notes": self.vascular_invasion.notes},
             "landmark": None if self.landmark is None else
             self.landmark.to_frame().to_dict("records"),
             "time_varying": None if self.time_varying is None else
             self.time_varying.to_frame().to_dict("records"),
             "tipping_point": {t.name: _tipping_dict(t) for t in self.tipping_points},
             "benchmarks": {t.name: _benchmarks_dict(t) for t in self.tipping_points},
-            "subgroups": None if self.subgroups is None else {
-                "variable": self.subgroups.variable,
-                "covariates": self.subgroups.covariates,
-                "estimates": self.subgroups.to_frame().to_dict("records"),
-                "interactions": self.subgroups.interaction_frame().to_dict("records"),
-                "settings": self.subgroups.settings, "notes": self.subgroups.notes},
-            "ned_null": None if self.ned_null is None else {
-                "rows": self.ned_null.to_frame().to_dict("records"),
-                "n_sim": self.ned_null.n_sim, "seed": self.ned_null.seed,
-                "method": self.ned_null.method, "notes": self.ned_null.notes},
+            "subgroups": None if self.subgroups is None else _subgroup_dict(self.subgroups),
+            "subgroup_analyses": [_subgroup_dict(s) for s in self.subgroup_analyses],
+            "comparison": self.comparison,
             "unavailable": self.unavailable,
             "notes": self.notes,
         }
+        # A study's extra stages under their own names (e.g. the Yang 2025 what-ifs).
+        out["extras"] = sorted(self.extras)
+        for name, result in self.extras.items():
+            out[name] = _extra_dict(result)
         return to_jsonable(out)
+
+    def extra(self, name: str):
+        """The result of one extra stage (None when not run)."""
+        return self.extras.get(name)
 
     @property
     def tipping_contour(self) -> TippingPointContour | None:
@@ -379,9 +385,26 @@ class SensitivityReport:
 
 PRIMARY_RATIONALE = (
     "Pre-specified: IPTW for the ATE (stabilised weights, robust SE) targets all patients "
-    "of the cohort, the population of the paper's claim, and keeps every patient; caliper "
+    "of the cohort and keeps every patient; caliper "
     "matching can drop treated patients and then estimates the effect among the matchable "
     "treated only.")
+
+
+def _subgroup_dict(s: SubgroupAnalysis) -> dict:
+    return {"variable": s.variable, "covariates": s.covariates,
+            "estimates": s.to_frame().to_dict("records"),
+            "interactions": s.interaction_frame().to_dict("records"),
+            "settings": s.settings, "notes": s.notes}
+
+
+def _extra_dict(result):
+    if result is None:
+        return None
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if hasattr(result, "to_frame"):
+        return {"rows": result.to_frame().to_dict("records")}
+    return {"summary": result.summary()}
 
 
 def _tipping_dict(t: TippingPoint) -> dict:
@@ -419,8 +442,8 @@ def _stage(name, fn, notes, unavailable):
 
 def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
                     covariates=None, jobs: int = 1, seed: int = DEFAULT_SEED,
-                    n_sim_ned: int = 2000, progress=None, primary=PRIMARY,
-                    landmarks=LANDMARK_MONTHS, vascular_invasion_draws: int = 10
+                    progress=None, primary=PRIMARY, landmarks=None, covariate_sets=None,
+                    subgroups=None, benchmarks=None, extra_analyses=None
                     ) -> SensitivityReport:
     """Run every sensitivity analysis of the package on one cohort.
 
@@ -431,24 +454,34 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
         The adjusted analysis (from :func:`causal_hcc.effects.adjust`); default: run it
         without bootstrap (``n_boot=0``) on ``covariates``.
     covariates : sequence of str, optional
-        PS covariates; default those of ``effects``, else ECOG, intrahepatic cCR and
-        vascular invasion.
+        PS covariates; default those of ``effects``, else the cohort's
+        (``cohort.roles.covariates``).
     jobs : int
         Parallel workers of the specification grid (results identical to ``jobs=1``).
     seed : int
-        Seed of the grid's random matching orders, the vascular-invasion draws and the
-        NED simulations (same seed, same report, bit for bit).
-    n_sim_ned : int
-        Simulations of the NED null.
+        Seed of the grid's random matching orders and of every extra stage (same seed,
+        same report, bit for bit).
     progress : callable, optional
         ``progress(done, total)``: the grid's rows plus one step per other stage.
     primary : (method, estimand)
         The primary adjusted HR for the tipping points (default IPTW ATE; see the module
         docstring).
-    landmarks : sequence of float
-        Landmarks in months.
-    vascular_invasion_draws : int
-        Draws per k of the vascular-invasion what-if.
+    landmarks : sequence of float, optional
+        Landmarks of the immortal-time analyses (cohort's time unit); default
+        :func:`~causal_hcc.sensitivity.immortal_time.default_immortal_landmarks`.
+    covariate_sets : dict, optional
+        The grid's covariate sets; default
+        :func:`~causal_hcc.sensitivity.grid.default_covariate_sets` (from the roles).
+    subgroups : sequence of str, optional
+        Binary subgroup variables; default ``cohort.roles.subgroups``.
+    benchmarks : sequence of str, optional
+        Binary observed confounders for the tipping-point benchmarks; default the binary
+        ones among ``covariates``.
+    extra_analyses : dict, optional
+        name -> ``fn(cohort, covariates, seed)``: a study's own stages (e.g.
+        ``causal_hcc.studies.yang2025.what_ifs.extra_analyses()``), run like the others
+        (warnings become notes; CohortError / NotEstimableError -> ``unavailable``); their
+        results are in ``extras``.
 
     Returns
     -------
@@ -459,10 +492,14 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
         raise ValueError(f"covariates {tuple(covariates)} differ from those of the effects "
                          f"report {tuple(effects.covariates)}; pass one or make them agree.")
     covariates = tuple(covariates if covariates is not None else
-                       effects.covariates if effects is not None else DEFAULT_CONFOUNDERS)
+                       effects.covariates if effects is not None else cohort.roles.covariates)
+    cohort = cohort.with_roles(covariates=covariates)
+    extra_analyses = dict(extra_analyses or {})
+    subgroups = tuple(cohort.roles.subgroups if subgroups is None else subgroups)
+    sets = default_covariate_sets(cohort) if covariate_sets is None else covariate_sets
     notes, unavailable = [], {}
-    n_grid = len(build_specifications(default_covariate_sets(cohort), seed=seed))
-    total = n_grid + 8      # the grid's rows, then one step per other stage (8)
+    n_grid = len(build_specifications(sets, seed=seed))
+    total = n_grid + 5 + len(subgroups) + len(extra_analyses)   # grid rows + one per stage
     done = [0]
 
     def tick(k=1):
@@ -489,40 +526,46 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
             progress(done[0] + d, total)
 
     grid = _stage("specification_grid", lambda: specification_grid(
-        cohort, seed=seed, jobs=jobs, progress=grid_progress), notes, unavailable)
+        cohort, covariate_sets=sets, seed=seed, jobs=jobs, progress=grid_progress),
+        notes, unavailable)
     done[0] += n_grid
-    if cohort.reconstructed and "vascular_invasion" in covariates:
-        vi = stage("vascular_invasion", lambda: vascular_invasion_sensitivity(
-            cohort, covariates=covariates, n_draws=vascular_invasion_draws, seed=seed))
-    else:
-        unavailable["vascular_invasion"] = (
-            "the vascular-invasion what-if (audit B6) is run on the bundled reconstruction "
-            "only, with vascular_invasion among the PS covariates")
-        vi = None
-        tick()
+    if landmarks is None:
+        landmarks = default_immortal_landmarks(cohort) if cohort.roles.treatment_start else ()
+    landmarks = tuple(landmarks)
     landmark = stage("landmark", lambda: landmark_analysis(
         cohort, landmarks, covariates, adjust=landmark_iptw_hook(covariates)))
     time_varying = stage("time_varying", lambda: time_varying_cox(cohort, covariates))
     tipping = stage("tipping_point", lambda: tuple(
-        _tipping(name, cohort, effects_estimate(effects, *key), covariates)
+        _tipping(name, cohort, effects_estimate(effects, *key), covariates, benchmarks)
         for name, key in (("primary", tuple(primary)), ("crude", ("crude", None)))))
-    subgroups = stage("subgroups", lambda: subgroup_effects(cohort, covariates=covariates)
-                      if "oligometastatic" in cohort.data else _missing("oligometastatic"))
-    ned = stage("ned_null", lambda: ned_null_correlation(cohort, n_sim=n_sim_ned, seed=seed))
+    analyses = []
+    if not subgroups:
+        unavailable["subgroups"] = ("no subgroup variable named (role 'subgroups'; CLI "
+                                    "--subgroup COL)")
+    for variable in subgroups:
+        name = "subgroups" if len(subgroups) == 1 else f"subgroups: {variable}"
+        result = stage(name, lambda v=variable: subgroup_effects(cohort, v, covariates))
+        if result is not None:
+            analyses.append(result)
+    extras = {}
+    for name, fn in extra_analyses.items():
+        result = stage(name, lambda f=fn: f(cohort, covariates, seed))
+        if result is not None:
+            extras[name] = result
     settings = {"covariates": list(covariates), "seed": seed, "jobs": jobs,
                 "reconstructed": bool(cohort.reconstructed), "primary": list(primary),
-                "n_sim_ned": n_sim_ned, "landmarks": list(landmarks),
-                "vascular_invasion_draws": vascular_invasion_draws,
+                "landmarks": list(landmarks), "time_unit": cohort.labels.time_unit,
+                "subgroups": list(subgroups), "extra_analyses": list(extra_analyses),
                 "tipping_hr_u": list(TIPPING_HR_U),
                 "tipping_prevalences": list(TIPPING_PREVALENCES),
                 "contour_hr_u": list(CONTOUR_HR_U), "effects": effects.settings}
-    return SensitivityReport(cohort.label, effects, tuple(primary), evalues or (), grid, vi,
-                             landmark, time_varying, tipping or (), subgroups, ned,
-                             unavailable, settings, tuple(dict.fromkeys(notes)))
-
-
-def _missing(column):
-    raise CohortError([f"Column '{column}': not in the data; the subgroup analysis needs it."])
+    return SensitivityReport(
+        label=cohort.label, effects=effects, primary=tuple(primary), evalues=evalues or (),
+        grid=grid, landmark=landmark, time_varying=time_varying, tipping_points=tipping or (),
+        subgroups=analyses[0] if analyses else None, unavailable=unavailable,
+        settings=settings, notes=tuple(dict.fromkeys(notes)),
+        subgroup_analyses=tuple(analyses), extras=extras,
+        comparison=cohort.labels.comparison)
 
 
 def effects_estimate(effects: EffectsReport, method: str, estimand: str | None):
@@ -544,16 +587,14 @@ def _excludes_1(lo, hi) -> bool:
 
 
 def _summary(r: SensitivityReport) -> str:
+    treated = r.comparison.split(" vs ")[0]
     lines = [r.label,
-             "Sensitivity analyses of local therapy vs no local therapy (reference), overall "
-             "survival; HR < 1 favours local therapy.",
-             "Claim under test (the paper): local therapy added to systemic therapy prolongs "
-             "overall survival."]
+             f"Sensitivity analyses of {r.comparison}; HR < 1 favours {treated}."]
     lines += _summary_effects(r) + _summary_grid(r) + _summary_evalues(r)
     if r.evalues:
         lines.append(f"Outcome proportion for the E-values: {r.evalues[0].conversion_reason}.")
     lines += _summary_tipping(r) + _summary_immortal(r) + _summary_subgroups(r)
-    lines += _summary_vi(r) + _summary_ned(r) + _summary_conclusion(r)
+    lines += _summary_extras(r) + _summary_conclusion(r)
     for name, reason in r.unavailable.items():
         lines.append(f"Not run: {name}: {reason}")
     if r.notes:
@@ -594,7 +635,7 @@ def _summary_grid(r) -> list[str]:
     return [f"Specification grid ({c['n_specifications']} specifications, "
             f"{c['n_estimable']} estimable): {g.headline()} HR median {c['hr_median']:.2f}, "
             f"range {c['hr_min']:.2f}-{c['hr_max']:.2f}. "
-            + g.headline(max_smd=BALANCE_THRESHOLD)]
+            + g.headline(max_smd=BALANCE_THRESHOLD), g.denominator_text()]
 
 
 def _summary_evalues(r) -> list[str]:
@@ -636,21 +677,22 @@ def _summary_immortal(r) -> list[str]:
     out = []
     if r.landmark is not None:
         parts = []
+        unit = r.settings.get("time_unit", "months")
         for d in r.landmark.datasets:
             rows = [x for x in r.landmark.rows
-                    if x.analysis == f"landmark {d.landmark_months:g} months"]
-            parts.append(f"at {d.landmark_months:g} months ({d.n} alive, "
+                    if x.analysis == landmark_label(d.landmark_months, unit)]
+            parts.append(f"at {d.landmark_months:g} {unit} ({d.n} alive, "
                          f"{d.n_treated_by_landmark} treated by then) " + ", ".join(
                              f"{_model_short(x.model)} " + (
                                  f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
                                  if x.estimable else "not estimable") for x in rows))
-        out.append("Landmark analyses (HR, treated = local therapy started by the "
+        out.append("Landmark analyses (HR, treated = treatment started by the "
                    "landmark): " + "; ".join(parts) + ".")
     if r.time_varying is not None:
         parts = [f"{x.model}: " + (f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
                                    if x.estimable else "not estimable")
                  for x in r.time_varying.rows]
-        out.append("Local therapy as a time-varying covariate: " + "; ".join(parts) + ".")
+        out.append("Treatment as a time-varying covariate: " + "; ".join(parts) + ".")
     return out
 
 
@@ -661,46 +703,26 @@ def _model_short(model: str) -> str:
 
 
 def _summary_subgroups(r) -> list[str]:
-    s = r.subgroups
-    if s is None:
-        return []
-    parts = [f"{e.subgroup} {e.method}: " + (f"{e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})"
-                                             if e.estimable else "not estimable")
-             for e in s.estimates]
-    inter = [f"{t.model} P {t.p_value:.2f}" if t.estimable else f"{t.model} not estimable"
-             for t in s.interactions]
-    return [f"Subgroups by {s.variable}: " + "; ".join(parts) + ". Interaction (local therapy "
-            f"x {s.variable}): " + ", ".join(inter) + "."]
-
-
-def _summary_vi(r) -> list[str]:
-    v = r.vascular_invasion
-    if v is None:
-        return []
-    parts = []
-    for method, part in v.by_k.groupby("method", sort=False):
-        parts.append(f"{method} HR {part['hr_min'].min():.2f}-{part['hr_max'].max():.2f}, CI "
-                     f"excluding 1 in {int(part['n_ci_excludes_1'].sum())} of "
-                     f"{int(part['n_estimable'].sum())} scenarios")
-    ks = v.by_k["k"]
-    return [f"Vascular invasion in the treated arm set to k = {ks.min()}-{ks.max()} "
-            f"(reconstructed {v.observed_k}; a what-if on the reconstruction): "
-            + "; ".join(parts) + "."]
-
-
-def _summary_ned(r) -> list[str]:
-    n = r.ned_null
-    if n is None:
-        return []
     out = []
-    for row in n.rows:
-        if row.estimable and row.null == "permuted_fraction":
-            out.append(f"NED time vs OS ({row.population}): observed r {row.r_observed:.2f}; "
-                       f"with no NED effect r is {row.r_null_median:.2f} (95% "
-                       f"{row.r_null_lower:.2f}-{row.r_null_upper:.2f}) by construction; the "
-                       f"published r {row.r_published} is "
-                       f"{'inside' if row.published_within_null_interval else 'outside'} "
-                       "that interval.")
+    for s in r.subgroup_analyses or ((r.subgroups,) if r.subgroups is not None else ()):
+        parts = [f"{e.subgroup} {e.method}: " + (
+            f"{e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})" if e.estimable
+            else "not estimable") for e in s.estimates]
+        inter = [f"{t.model} P {t.p_value:.2f}" if t.estimable else f"{t.model} not estimable"
+                 for t in s.interactions]
+        out.append(f"Subgroups by {s.variable}: " + "; ".join(parts) + ". Interaction "
+                   f"(treatment x {s.variable}): " + ", ".join(inter) + ".")
+    return out
+
+
+def _summary_extras(r) -> list[str]:
+    """One or more sentences per extra stage (its ``sentences()``, else its headline)."""
+    out = []
+    for name, result in r.extras.items():
+        if hasattr(result, "sentences"):
+            out += list(result.sentences())
+        else:
+            out.append(f"{name}: " + result.summary().splitlines()[0])
     return out
 
 
@@ -741,7 +763,7 @@ def _summary_conclusion(r) -> list[str]:
     if r.time_varying is not None:
         rows = [x for x in r.time_varying.rows if x.estimable]
         if rows:
-            out.append("- With local therapy counted from its start (no immortal time): "
+            out.append("- With treatment counted from its start (no immortal time): "
                        + "; ".join(f"{_model_short(x.model)} HR {x.hr:.2f}, CI "
                                    + ("excludes" if _excludes_1(x.ci_lower, x.ci_upper)
                                       else "includes") + " 1" for x in rows) + ".")

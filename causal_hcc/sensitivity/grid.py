@@ -1,54 +1,43 @@
 """Specification grid: how the adjusted hazard ratio moves when each analytic choice moves.
 
-One row per specification (a combination of choices), with the HR of local therapy vs
-none, its 95% Wald CI and P, the patients used, the effective (or matched) sample size,
-the largest |SMD| over the PS covariates after adjustment, and the choices as columns.
+One row per specification (a combination of choices), with the HR of treated vs control
+(the cohort's arm labels), its 95% Wald CI and P, the patients used, the effective (or
+matched) sample size, the largest |SMD| over the PS covariates after adjustment, and the
+choices as columns.
 
-What is crossed (not the Cartesian product of everything, which explodes):
+The covariate sets come from the user's roles (:func:`default_covariate_sets`): the PS
+covariates ("default"); each left out once ("without X"); each candidate
+(``cohort.roles.candidates``) added once ("default + X"); and the default set with every
+numeric covariate as a natural cubic spline (R ``ns(x, df = 3)``). A study may pass its own
+sets (``covariate_sets=``; e.g. ``causal_hcc.studies.yang2025.what_ifs.covariate_sets``).
 
-- **matching family** = covariate sets x calipers x ratios x (without replacement: treated
-  order largest, smallest, random with ``n_order_seeds`` seeds; with replacement: order
-  does not matter, one row). Defaults: 8 sets x 5 calipers (0.05, 0.1, 0.2, 0.5 SD of the
-  logit PS, none) x 2 ratios (1:1, 1:2) x (7 + 1) = **640 rows**;
-- **weighting family** = covariate sets x estimand/stabilisation (ATE and ATT stabilised or
-  not, ATO) x truncation (none, 1st-99th, 5th-95th percentiles) x PS trimming (none,
-  0.05-0.95, 0.1-0.9). Defaults: 8 x 5 x 3 x 3 = **360 rows**.
+What is crossed with each set (not the Cartesian product of everything, which explodes):
 
-Default total: **1000 rows**. The covariate sets (:func:`default_covariate_sets`) are the
-default three (ECOG, intrahepatic cCR, vascular invasion); the default plus Child-Pugh, plus
-AFP, plus oligometastatic status; intrahepatic control coded by Milan, lesion count or
-largest diameter instead of cCR (:func:`~causal_hcc.data.schema.confounders_for`); and all
-Table 1 variables.
+- **matching family** = calipers x ratios x (without replacement: treated order largest,
+  smallest, random with ``n_order_seeds`` seeds; with replacement: order does not matter,
+  one row). Defaults: 5 calipers (0.05, 0.1, 0.2, 0.5 SD of the logit PS, none) x 2 ratios
+  (1:1, 1:2) x (7 + 1) = **80 rows per set**;
+- **weighting family** = estimand/stabilisation (ATE and ATT stabilised or not, ATO) x
+  truncation (none, 1st-99th, 5th-95th percentiles) x PS trimming (none, 0.05-0.95,
+  0.1-0.9). Defaults: 5 x 3 x 3 = **45 rows per set**.
 
-Each row is estimated as :mod:`causal_hcc.effects` does for that method, without the
-bootstrap: PSM Cox with matching weights and the cluster-robust SE over matched sets (on
-patient when matching with replacement; R ``coxph(..., weights, cluster = subclass)``);
-IPTW Cox with the robust sandwich SE (R ``coxph(..., weights, robust = TRUE)``). A row that
-cannot be estimated (no match within the caliper, separation in the PS model, an arm
-without deaths, nobody left after trimming) stays in the grid with ``estimable=False`` and
-the reason. Separation (a covariate level found in one arm only, fitted PS 0 or 1) makes
-every row of that covariate set not estimable: the unpenalised PS is then not identified,
-so its weights and the caliper (in SDs of an arbitrary logit) are arbitrary too.
-
-The vascular-invasion what-if (audit B6) is :func:`vascular_invasion_sensitivity`.
+Each row is one :func:`causal_hcc.effects.spec.estimate` (the PS fitted once per set):
+the same computation as :func:`causal_hcc.effects.adjust` for the same choices, without
+the bootstrap. A row that cannot be estimated (no match within the caliper, separation in
+the PS model, an arm without events, nobody left after trimming) stays in the grid with
+``estimable=False`` and the reason.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from causal_hcc.balance import TABLE1_VARIABLES, variable_rows
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort, confounders_for
-from causal_hcc.effects import cox_effect
-from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
-                               SeparationWarning, SmallSampleWarning)
-from causal_hcc.matching import match_on_logit
-from causal_hcc.propensity import fit_propensity
-from causal_hcc.weighting import ps_weights
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.defaults import SEED, SMD_THRESHOLD
+from causal_hcc.effects.spec import Specification, estimate_prepared, prepare
 
 CALIPERS = (0.05, 0.1, 0.2, 0.5, None)
 RATIOS = (1, 2)
@@ -58,9 +47,13 @@ N_ORDER_SEEDS = 5
 WEIGHTINGS = (("ATE", True), ("ATE", False), ("ATT", True), ("ATT", False), ("ATO", False))
 TRUNCATIONS = (None, (1.0, 99.0), (5.0, 95.0))
 TRIMS = (None, (0.05, 0.95), (0.1, 0.9))
-DEFAULT_SEED = 20250710
+#: Degrees of freedom of the natural splines of numeric covariates.
+SPLINE_DF = 3
+DEFAULT_SEED = SEED
 #: Specifications balanced to max |SMD| <= this are counted apart in the summary.
-BALANCE_THRESHOLD = 0.1
+BALANCE_THRESHOLD = SMD_THRESHOLD
+#: The grid's family names of the two specification families.
+FAMILY_NAMES = {"psm": "matching", "iptw": "weighting"}
 #: The choice columns of the grid, in the order the specification curve shows them.
 CHOICE_COLUMNS = ("family", "covariate_set", "caliper", "ratio", "replacement", "order",
                   "weights", "stabilized", "truncation", "trimming")
@@ -68,79 +61,78 @@ COLUMNS = ("spec_id", *CHOICE_COLUMNS, "caliper_sd", "order_seed", "estimand", "
            "is_default", "estimable", "reason", "hr", "ci_lower", "ci_upper", "p_value",
            "se_log_hr", "variance", "n_treated", "n_control", "n_used", "events",
            "ess_treated", "ess_control", "max_abs_smd", "smd_denominator", "note")
-_TINY = np.sqrt(np.finfo(float).eps)
 
 
-def default_covariate_sets(cohort: Cohort | None = None) -> dict[str, tuple[str, ...]]:
-    """The PS covariate sets of the grid, by name.
+def _spline_candidates(cohort: Cohort, covariates) -> tuple[str, ...]:
+    """Numeric covariates with enough distinct values for a df-3 natural spline."""
+    return tuple(c for c in covariates if cohort.kind(c) == "numeric"
+                 and cohort.data[c].nunique() > SPLINE_DF + 1)
 
-    Parameters
-    ----------
-    cohort : Cohort, optional
-        When given, "all Table 1 variables" lists those present in it.
+
+def default_covariate_sets(cohort: Cohort) -> dict[str, dict]:
+    """The PS covariate sets of the grid, from the cohort's roles.
 
     Returns
     -------
     dict
-        name -> covariates. A set naming a column the cohort lacks gives rows that are
-        not estimable (with the reason), never dropped rows.
+        name -> ``{"covariates": tuple, "splines": {name: df}}``: "default" (the PS
+        covariates), "without X" for each (when there are two or more), "default + X" for
+        each candidate not already in, and "default, numeric as splines" (each numeric
+        covariate as ``ns(x, df=3)``) when there is a numeric covariate.
     """
-    base = tuple(DEFAULT_CONFOUNDERS)
-    table1 = tuple(dict.fromkeys(base + tuple(
-        v for v in TABLE1_VARIABLES if cohort is None or v in cohort.data)))
-    return {
-        "default": base,
-        "default + child_pugh": base + ("child_pugh",),
-        "default + afp_positive": base + ("afp_positive",),
-        "default + oligometastatic": base + ("oligometastatic",),
-        "intrahepatic control: Milan": confounders_for("milan"),
-        "intrahepatic control: lesion count": confounders_for("lesions"),
-        "intrahepatic control: largest diameter": confounders_for("diameter"),
-        "all Table 1 variables": table1,
-    }
+    base = tuple(cohort.roles.covariates)
+    sets = {"default": {"covariates": base, "splines": {}}}
+    if len(base) > 1:
+        for c in base:
+            sets[f"without {c}"] = {"covariates": tuple(x for x in base if x != c),
+                                    "splines": {}}
+    for c in cohort.roles.candidates:
+        if c not in base:
+            sets[f"default + {c}"] = {"covariates": base + (c,), "splines": {}}
+    numeric = _spline_candidates(cohort, base)
+    if numeric:
+        sets["default, numeric as splines"] = {"covariates": base,
+                                               "splines": {c: SPLINE_DF for c in numeric}}
+    return sets
 
 
-@dataclass(frozen=True)
-class Specification:
-    """One combination of analytic choices (``family`` "matching" or "weighting")."""
-
-    family: str
-    covariate_set: str
-    caliper_sd: float | None = None
-    ratio: int = 1
-    replace: bool = False
-    order: str = "largest"
-    order_seed: int | None = None
-    estimand: str = "ATT"
-    stabilized: bool = False
-    truncate: tuple | None = None
-    trim: tuple | None = None
-
-    @property
-    def spec_id(self) -> str:
-        if self.family == "matching":
-            order = self.order + (f" {self.order_seed}" if self.order == "random" else "")
-            return (f"PSM | {self.covariate_set} | caliper {_caliper_label(self.caliper_sd)} "
-                    f"| 1:{self.ratio} | {'with' if self.replace else 'without'} "
-                    f"replacement | {order if not self.replace else 'any order'}")
-        return (f"IPTW | {self.covariate_set} | {self.estimand} "
-                f"{'stabilised' if self.stabilized else 'unstabilised'} | truncation "
-                f"{_range_label(self.truncate)} | trimming {_range_label(self.trim)}")
-
-    def choices(self) -> dict:
-        """The choice columns of this specification ("" where not applicable)."""
-        out = dict.fromkeys(CHOICE_COLUMNS, "")
-        out.update(family=self.family, covariate_set=self.covariate_set)
-        if self.family == "matching":
-            out.update(caliper=_caliper_label(self.caliper_sd), ratio=f"1:{self.ratio}",
-                       replacement="with" if self.replace else "without",
-                       order="any (with replacement)" if self.replace else self.order)
+def _normalise_sets(sets) -> dict[str, tuple[tuple, tuple]]:
+    out = {}
+    for name, value in sets.items():
+        if isinstance(value, dict):
+            splines = value.get("splines") or {}
+            out[name] = (tuple(value["covariates"]), tuple(dict(splines).items()))
         else:
-            out.update(weights=self.estimand,
-                       stabilized=("n/a" if self.estimand == "ATO" else
-                                   "yes" if self.stabilized else "no"),
-                       truncation=_range_label(self.truncate), trimming=_range_label(self.trim))
-        return out
+            out[name] = (tuple(value), ())
+    return out
+
+
+def spec_id(spec: Specification) -> str:
+    """A readable unique name of one grid specification."""
+    if spec.family == "psm":
+        order = spec.order + (f" {spec.order_seed}" if spec.order == "random" else "")
+        return (f"PSM | {spec.name} | caliper {_caliper_label(spec.caliper_sd)} "
+                f"| 1:{spec.ratio} | {'with' if spec.replace else 'without'} "
+                f"replacement | {order if not spec.replace else 'any order'}")
+    return (f"IPTW | {spec.name} | {spec.estimand} "
+            f"{'stabilised' if spec.stabilized else 'unstabilised'} | truncation "
+            f"{_range_label(spec.truncate)} | trimming {_range_label(spec.trim)}")
+
+
+def choices(spec: Specification) -> dict:
+    """The choice columns of one specification ("" where not applicable)."""
+    out = dict.fromkeys(CHOICE_COLUMNS, "")
+    out.update(family=FAMILY_NAMES[spec.family], covariate_set=spec.name)
+    if spec.family == "psm":
+        out.update(caliper=_caliper_label(spec.caliper_sd), ratio=f"1:{spec.ratio}",
+                   replacement="with" if spec.replace else "without",
+                   order="any (with replacement)" if spec.replace else spec.order)
+    else:
+        out.update(weights=spec.estimand,
+                   stabilized=("n/a" if spec.estimand == "ATO" else
+                               "yes" if spec.stabilized else "no"),
+                   truncation=_range_label(spec.truncate), trimming=_range_label(spec.trim))
+    return out
 
 
 def _caliper_label(caliper_sd) -> str:
@@ -154,9 +146,9 @@ def _range_label(limits) -> str:
 def is_default(spec: Specification) -> bool:
     """The package's default analysis (effects.adjust): PSM 1:1, caliper 0.2 SD, largest
     first, no replacement; IPTW ATE stabilised, untrimmed, untruncated; default set."""
-    if spec.covariate_set != "default":
+    if spec.name != "default" or spec.splines:
         return False
-    if spec.family == "matching":
+    if spec.family == "psm":
         return (spec.caliper_sd == 0.2 and spec.ratio == 1 and not spec.replace
                 and spec.order == "largest")
     return (spec.estimand == "ATE" and spec.stabilized and spec.truncate is None
@@ -169,235 +161,84 @@ def build_specifications(covariate_sets, *, calipers=CALIPERS, ratios=RATIOS,
                          seed: int = DEFAULT_SEED) -> tuple[Specification, ...]:
     """Every specification of the grid, in a fixed order (set, family, options).
 
-    The random-order seeds are drawn once from ``seed``, so the same seed gives the same
-    grid whatever the number of workers.
+    ``covariate_sets``: name -> covariates, or name -> ``{"covariates", "splines"}``. The
+    random-order seeds are drawn once from ``seed``, so the same seed gives the same grid
+    whatever the number of workers.
     """
     order_seeds = [int(s) for s in np.random.default_rng(seed).integers(
         0, 2**31 - 1, size=n_order_seeds)]
     specs = []
-    for name in covariate_sets:
+    for name, (covs, splines) in _normalise_sets(covariate_sets).items():
+        psm = dict(covariates=covs, splines=splines, name=name)
         for cal in calipers:
             for ratio in ratios:
                 for rep in replace:
                     if rep:
-                        specs.append(Specification("matching", name, cal, int(ratio), True,
-                                                   "largest"))
+                        specs.append(Specification.psm(caliper_sd=cal, ratio=ratio,
+                                                       replace=True, **psm))
                         continue
                     for order in orders:
                         seeds = order_seeds if order == "random" else [None]
-                        specs += [Specification("matching", name, cal, int(ratio), False,
-                                                order, s) for s in seeds]
+                        specs += [Specification.psm(caliper_sd=cal, ratio=ratio, order=order,
+                                                    order_seed=s, **psm) for s in seeds]
         for estimand, stab in weightings:
             for trunc in truncations:
                 for trim in trims:
-                    specs.append(Specification("weighting", name, estimand=estimand,
-                                               stabilized=bool(stab),
-                                               truncate=None if trunc is None else tuple(trunc),
-                                               trim=None if trim is None else tuple(trim)))
+                    specs.append(Specification.iptw(estimand=estimand, stabilized=bool(stab),
+                                                    truncate=trunc, trim=trim, **psm))
     return tuple(specs)
 
 
 # ----------------------------------------------------------------------------- one set
-@dataclass(frozen=True)
-class _SetData:
-    """Arrays shared by every specification of one covariate set."""
-
-    time: np.ndarray
-    event: np.ndarray
-    treated: np.ndarray
-    logit_ps: np.ndarray
-    ps: np.ndarray
-    levels: np.ndarray          # n x r: one column per balance row of the PS covariates
-    binary: np.ndarray          # r: True for binary / category-level rows
-    var_treated: np.ndarray     # unadjusted variances per row and arm (SMD denominators)
-    var_control: np.ndarray
-    covariates: tuple
-
-
-def _balance_columns(frame, covariates, treated):
-    """Level indicators / values of the PS covariates, as rows of the balance table."""
-    cols, binary = [], []
-    for name in dict.fromkeys(covariates):
-        for _level, kind, x in variable_rows(frame, name, None):
-            cols.append(x)
-            binary.append(kind != "continuous")
-    x = np.column_stack(cols)
-    binary = np.asarray(binary)
-    var = []
-    for arm in (1, 0):
-        xa = x[treated == arm]
-        m = xa.mean(axis=0)
-        var.append(np.where(binary, m * (1 - m), xa.var(axis=0, ddof=1)))
-    return x, binary, var[0], var[1]
-
-
-def _max_abs_smd(data: _SetData, weights, denominator: str) -> float:
-    """Largest |SMD| over the PS covariates after adjustment (balance.py's convention).
-
-    Difference of weighted means over an SD from the unadjusted sample: the treated arm's
-    (matching, ATT) or pooled sqrt((s1^2 + s0^2) / 2) (ATE, ATO); binary p(1 - p).
-    """
-    w = np.asarray(weights, float)
-    pooled = np.sqrt((data.var_treated + data.var_control) / 2)
-    sd = np.sqrt(data.var_treated) if denominator == "treated" else pooled
-    sd = np.where(sd < _TINY, np.where(pooled >= _TINY, pooled, np.nan), sd)
-    means = []
-    for arm in (1, 0):
-        sel = (data.treated == arm) & (w > 0)
-        means.append(w[sel] @ data.levels[sel] / w[sel].sum())
-    with np.errstate(invalid="ignore"):
-        smd = np.abs((means[0] - means[1]) / sd)
-    return float(np.nanmax(smd)) if np.isfinite(smd).any() else float("nan")
-
-
-def _prepare_set(frame: pd.DataFrame, covariates, label: str):
-    """Fit the PS of one covariate set; (data, reason not estimable, notes)."""
-    covariates = tuple(covariates)
-    notes = []
-    absent = [c for c in covariates if c not in frame]
-    if absent:
-        return None, f"column(s) {absent} not in the data", notes
-    cohort = Cohort(frame, label)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = fit_propensity(cohort, covariates)
-        except (CohortError, NotEstimableError) as exc:
-            return None, "PS model not estimable: " + " ".join(str(exc).split()), notes
-    for w in caught:
-        message = str(w.message)
-        if issubclass(w.category, SmallSampleWarning):
-            notes.append("PS model: " + message)
-        elif issubclass(w.category, (SeparationWarning, ConvergenceWarning)):
-            pass  # reported through model.separation / model.converged below
-        else:
-            notes.append(f"PS model ({w.category.__name__}): {message}")
-    if model.separation != "none":
-        return None, (f"{model.separation} separation in the PS model "
-                      f"({', '.join(model.separated_covariates) or 'fitted PS 0 or 1'}): "
-                      "the unpenalised PS is not identified"), notes
-    if not model.converged:
-        return None, "the PS model did not converge", notes
-    treated = frame["local_therapy"].to_numpy(int)
-    levels, binary, vt, vc = _balance_columns(frame, covariates, treated)
-    data = _SetData(frame["os_months"].to_numpy(float), frame["death"].to_numpy(float),
-                    treated, np.asarray(model.logit_ps, float), np.asarray(model.ps, float),
-                    levels, binary, vt, vc, covariates)
-    return data, "", notes
-
-
-def _cox_row(method, estimand, data: _SetData, weights, **kwargs) -> dict:
-    """HR of a (weighted) Cox fit as effects.py makes it, failures as a reason."""
-    tx = data.treated.astype(float)[:, None]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            est = cox_effect(method, estimand, "", data.time, data.event, tx,
-                              ["local_therapy"], weights=weights, **kwargs)
-        except NotEstimableError as exc:
-            return {"estimable": False, "reason": str(exc)}
-    trouble = [str(w.message) for w in caught
-               if issubclass(w.category, (SeparationWarning, ConvergenceWarning))]
-    out = {"hr": est.hr, "ci_lower": est.ci_lower, "ci_upper": est.ci_upper,
-           "p_value": est.p_value, "se_log_hr": est.se_log_hr, "variance": est.variance,
-           "n_treated": est.n_treated, "n_control": est.n_control,
-           "n_used": est.n_treated + est.n_control, "events": est.events,
-           "ess_treated": est.ess_treated, "ess_control": est.ess_control,
-           "estimable": est.estimable, "reason": est.reason}
-    reason = ""
-    if trouble:
-        reason = trouble[0] if trouble[0].startswith("Cox model") else "Cox model: " + trouble[0]
-    elif est.estimable and not np.all(np.isfinite([est.hr, est.ci_lower, est.ci_upper])):
-        reason = "Cox model: non-finite hazard ratio or CI"
-    if reason:   # an estimate that cannot be trusted is not reported
-        nan = float("nan")
-        out.update(estimable=False, reason=reason, hr=nan, ci_lower=nan, ci_upper=nan,
-                   p_value=nan, se_log_hr=nan)
-    return out
-
-
-def _matching_row(spec: Specification, data: _SetData) -> dict:
-    try:
-        m = match_on_logit(data.logit_ps, data.treated, ratio=spec.ratio,
-                           caliper_sd=spec.caliper_sd, replace=spec.replace,
-                           order=spec.order, seed=spec.order_seed)
-    except NotEstimableError as exc:
-        return {"estimable": False, "reason": str(exc), "estimand": "ATT"}
-    estimand = m.estimand.split(" ")[0]
-    if spec.replace:   # matched sets overlap: cluster on patient (as effects.py)
-        row = _cox_row("psm", estimand, data, m.weights, robust=True)
-    else:
-        row = _cox_row("psm", estimand, data, m.weights, cluster=m.subclass)
-    row.update(estimand=m.estimand, smd_denominator="treated",
-               max_abs_smd=_max_abs_smd(data, m.weights, "treated"))
-    if m.notes:
-        row["note"] = " ".join(m.notes)
-    return row
-
-
-def _weighting_row(spec: Specification, data: _SetData) -> dict:
-    ps, tx = data.ps, data.treated
-    if not np.all((ps > 0) & (ps < 1)):
-        return {"estimable": False, "reason": "fitted PS of 0 or 1: infinite weights",
-                "estimand": spec.estimand}
-    try:
-        w, keep, _, _ = ps_weights(ps, tx, estimand=spec.estimand,
-                                   stabilized=spec.stabilized, trim=spec.trim,
-                                   truncate=spec.truncate)
-    except NotEstimableError as exc:
-        return {"estimable": False, "reason": str(exc), "estimand": spec.estimand}
-    row = _cox_row("iptw", spec.estimand, data, w, robust=True)
-    denominator = "treated" if spec.estimand == "ATT" else "pooled"
-    row.update(estimand=spec.estimand, smd_denominator=denominator,
-               max_abs_smd=_max_abs_smd(data, w, denominator))
-    if spec.trim is not None:
-        row["note"] = (f"{int((~keep).sum())} patients trimmed (PS outside "
-                       f"{_range_label(spec.trim)}): {spec.estimand} in the trimmed "
-                       "population.")
-    return row
-
-
-def _empty_row(spec: Specification, covariates) -> dict:
+def _empty_row(spec: Specification) -> dict:
     nan = float("nan")
     row = {c: nan for c in COLUMNS}
-    row.update(spec.choices())
-    row.update(spec_id=spec.spec_id, caliper_sd=nan if spec.caliper_sd is None
-               else spec.caliper_sd, order_seed=spec.order_seed,
-               estimand="ATT" if spec.family == "matching" else spec.estimand,
-               covariates=", ".join(covariates), is_default=is_default(spec),
-               estimable=False, reason="", variance="", smd_denominator="", note="",
-               n_treated=0, n_control=0, n_used=0, events=0)
+    row.update(choices(spec))
+    covs = ", ".join(f"ns({c}, df={dict(spec.splines)[c]})" if c in dict(spec.splines)
+                     else c for c in spec.covariates)
+    row.update(spec_id=spec_id(spec), caliper_sd=nan if spec.caliper_sd is None or
+               spec.family == "iptw" else spec.caliper_sd, order_seed=spec.order_seed,
+               estimand="ATT" if spec.family == "psm" else spec.estimand, covariates=covs,
+               is_default=is_default(spec), estimable=False, reason="", variance="",
+               smd_denominator="", note="", n_treated=0, n_control=0, n_used=0, events=0)
     return row
 
 
-def evaluate_set(frame: pd.DataFrame, covariates, specs, label: str = "") -> list[dict]:
-    """Rows of the grid for the specifications of one covariate set (one PS fit).
+def evaluate_set(cohort: Cohort, specs) -> list[dict]:
+    """Rows of the grid for specifications sharing one PS model (one PS fit).
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        A validated cohort's data (not modified).
-    covariates : sequence of str
-        The PS covariates of this set.
+    cohort : Cohort
     specs : sequence of Specification
-    label : str
-        Provenance of the data, carried into the PS model's audit trail.
+        All with the same covariates and splines.
 
     Returns
     -------
     list of dict
         One row per specification, with the columns :data:`COLUMNS`.
     """
-    data, reason, notes = _prepare_set(frame, covariates, label)
+    specs = list(specs)
+    if not specs:
+        return []
+    keys = {s.key for s in specs}
+    if len(keys) > 1:
+        raise ValueError("evaluate_set: specifications of one call share one PS model.")
+    prep = prepare(cohort, specs[0].covariates, specs[0].splines)
     rows = []
     for spec in specs:
-        row = _empty_row(spec, covariates)
-        if data is None:
-            row["reason"] = reason
-        else:
-            row.update(_matching_row(spec, data) if spec.family == "matching"
-                       else _weighting_row(spec, data))
-        row["note"] = " ".join(x for x in (*notes, row.get("note") or "") if x)
+        res = estimate_prepared(prep, spec)
+        e = res.estimate
+        row = _empty_row(spec)
+        row.update(estimable=e.estimable, reason=e.reason, n_treated=e.n_treated,
+                   n_control=e.n_control, n_used=e.n_treated + e.n_control, events=e.events,
+                   note=" ".join(n for n in res.notes if n))
+        if not prep.reason:
+            row.update(estimand=res.estimand_text or e.estimand, hr=e.hr,
+                       ci_lower=e.ci_lower, ci_upper=e.ci_upper, p_value=e.p_value,
+                       se_log_hr=e.se_log_hr, variance=e.variance,
+                       ess_treated=e.ess_treated, ess_control=e.ess_control,
+                       max_abs_smd=res.max_abs_smd, smd_denominator=res.smd_denominator)
         rows.append(row)
     return rows
 
@@ -405,7 +246,7 @@ def evaluate_set(frame: pd.DataFrame, covariates, specs, label: str = "") -> lis
 # ----------------------------------------------------------------------------- the grid
 @dataclass(frozen=True)
 class SpecificationGrid:
-    """The adjusted HR of local therapy across analytic choices.
+    """The adjusted HR of treated vs control across analytic choices.
 
     Attributes
     ----------
@@ -417,7 +258,7 @@ class SpecificationGrid:
         used (positive weight), events, ESS per arm, max |SMD| over the PS covariates and
         its denominator, and notes (e.g. the events-per-variable warning of the PS model).
     covariate_sets : dict
-        name -> covariates.
+        name -> covariates (splines, if any, in ``settings["splines"]``).
     design : str
         What is crossed and how many rows result.
     settings : dict
@@ -430,6 +271,7 @@ class SpecificationGrid:
     design: str
     settings: dict
     notes: tuple = field(default=())
+    comparison: str = "treated vs control (reference)"
 
     @property
     def n_specifications(self) -> int:
@@ -476,12 +318,26 @@ class SpecificationGrid:
                 f"{which} the 95% CI excludes 1 (HR < 1 in {c['n_ci_excludes_1_below']}, > 1 "
                 f"in {c['n_ci_excludes_1_above']}).")
 
+    def denominator_text(self) -> str:
+        """How many specifications in all, estimable, excluding 1, and among balanced ones."""
+        c = self.ci_counts()
+        b = self.ci_counts(max_smd=BALANCE_THRESHOLD)
+        return (f"Denominator: {c['n_specifications']} specifications in all; "
+                f"{c['n_estimable']} estimable ({c['n_specifications'] - c['n_estimable']} "
+                f"not, with their reasons); the 95% CI excludes 1 in {c['n_ci_excludes_1']} "
+                f"of the {c['n_estimable']} estimable; {b['n_estimable']} of those reach max "
+                f"|SMD| <= {BALANCE_THRESHOLD:g} over the PS covariates, and among them the CI "
+                f"excludes 1 in {b['n_ci_excludes_1']}. Shares are of the estimable "
+                "specifications, each counted once; the specifications are not independent "
+                "analyses (they share patients), so the share is not a probability.")
+
     def summary(self) -> str:
         c = self.ci_counts()
         lines = [self.label,
-                 "Specification grid: HR of local therapy vs none (reference) across "
-                 "analytic choices; Wald 95% CIs with robust SEs (no bootstrap).",
+                 f"Specification grid: HR of {self.comparison} across analytic choices; "
+                 "Wald 95% CIs with robust SEs (no bootstrap).",
                  self.design,
+                 self.denominator_text(),
                  self.headline(),
                  f"Estimable: {c['n_estimable']} of {c['n_specifications']}; HR median "
                  f"{c['hr_median']:.3f} (range {c['hr_min']:.3f} to {c['hr_max']:.3f}); "
@@ -516,8 +372,8 @@ class SpecificationGrid:
 
 def _design_text(sets, specs, settings) -> str:
     n_sets = len(sets)
-    per_set_m = sum(1 for s in specs if s.family == "matching") // max(n_sets, 1)
-    per_set_w = sum(1 for s in specs if s.family == "weighting") // max(n_sets, 1)
+    per_set_m = sum(1 for s in specs if s.family == "psm") // max(n_sets, 1)
+    per_set_w = sum(1 for s in specs if s.family == "iptw") // max(n_sets, 1)
     orders = ", ".join(o + (f" ({settings['n_order_seeds']} seeds)" if o == "random" else "")
                        for o in settings["orders"])
     return (f"Crossed: matching options x covariate sets, and weighting options x covariate "
@@ -527,7 +383,8 @@ def _design_text(sets, specs, settings) -> str:
             f"irrelevant) = {n_sets} x {per_set_m} = {n_sets * per_set_m} rows. Weighting: "
             f"{n_sets} sets x {len(settings['weightings'])} estimand/stabilisation x "
             f"{len(settings['truncations'])} truncations x {len(settings['trims'])} trims = "
-            f"{n_sets} x {per_set_w} = {n_sets * per_set_w} rows. Total {len(specs)} rows.")
+            f"{n_sets} x {per_set_w} = {n_sets * per_set_w} rows. Total {len(specs)} rows. "
+            f"Covariate sets: {'; '.join(sets)}.")
 
 
 def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
@@ -541,7 +398,8 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
     ----------
     cohort : Cohort
     covariate_sets : dict, optional
-        name -> PS covariates; default :func:`default_covariate_sets`.
+        name -> PS covariates (or ``{"covariates": ..., "splines": {name: df}}``); default
+        :func:`default_covariate_sets` (from the cohort's roles).
     calipers : sequence of float or None
         Calipers in SDs of the logit PS (MatchIt's SD over all patients); None = none.
     ratios : sequence of int
@@ -580,19 +438,18 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
                                  weightings=weightings, truncations=truncations, trims=trims,
                                  seed=seed)
     tasks = []
-    for name, covs in sets.items():
-        for family in ("matching", "weighting"):
-            chunk = [s for s in specs if s.covariate_set == name and s.family == family]
+    for name in sets:
+        for family in ("psm", "iptw"):
+            chunk = [s for s in specs if s.name == name and s.family == family]
             if chunk:
-                tasks.append((tuple(covs), chunk))
+                tasks.append(chunk)
     total = len(specs)
-    frame = cohort.data
     if jobs == 1:
-        results = (evaluate_set(frame, covs, chunk, cohort.label) for covs, chunk in tasks)
+        results = (evaluate_set(cohort, chunk) for chunk in tasks)
     else:
         from joblib import Parallel, delayed
         results = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(evaluate_set)(frame, covs, chunk, cohort.label) for covs, chunk in tasks)
+            delayed(evaluate_set)(cohort, chunk) for chunk in tasks)
     rows, done = [], 0
     for chunk_rows in results:
         rows += chunk_rows
@@ -613,128 +470,10 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
              "replacement, robust on patient otherwise); no bootstrap in the grid.",
              "Max |SMD| over the PS covariates (each category level a row); denominator "
              "the treated arm's SD for matching and ATT, pooled for ATE and ATO.")
-    return SpecificationGrid(cohort.label, table, {k: tuple(v) for k, v in sets.items()},
-                             _design_text(sets, specs, settings), settings, notes)
+    normal = _normalise_sets(sets)
+    settings["splines"] = {k: dict(v[1]) for k, v in normal.items() if v[1]}
+    return SpecificationGrid(cohort.label, table, {k: v[0] for k, v in normal.items()},
+                             _design_text(sets, specs, settings), settings, notes,
+                             cohort.labels.comparison)
 
-
-# ----------------------------------------------------------------------------- audit B6
-@dataclass(frozen=True)
-class VascularInvasionSensitivity:
-    """Default PSM and IPTW ATE HRs when vascular invasion in the treated arm is altered.
-
-    ``rows``: one per scenario (k, draw) and method with the patients flipped;
-    ``by_k``: per k and method the number of draws, the HR range (min, median, max) and
-    the number of draws whose CI excludes 1.
-    """
-
-    label: str
-    observed_k: int
-    rows: pd.DataFrame
-    by_k: pd.DataFrame
-    n_draws: int
-    seed: int
-    notes: tuple
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.rows.copy()
-
-    def summary(self) -> str:
-        lines = [self.label,
-                 f"What-if on the reconstruction (audit B6): vascular invasion in the local "
-                 f"therapy arm set to k patients (as reconstructed: {self.observed_k}) by "
-                 f"flipping randomly chosen treated patients ({self.n_draws} draws per k, "
-                 f"seed {self.seed}); default PSM and IPTW ATE re-run, PS re-estimated."]
-        for r in self.by_k.itertuples():
-            rng = (f"HR {r.hr_min:.3f} to {r.hr_max:.3f} (median {r.hr_median:.3f})"
-                   if r.n_estimable else "not estimable")
-            lines.append(f"  k = {r.k}, {r.method}: {rng}; {r.n_estimable} of {r.n_draws} "
-                         f"estimable; CI excludes 1 in {r.n_ci_excludes_1}.")
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-def _flip(frame, treated_vi, k, rng) -> tuple[pd.DataFrame, list]:
-    data = frame.copy()
-    rows_treated = np.flatnonzero(data["local_therapy"].to_numpy() == 1)
-    vi = data["vascular_invasion"].to_numpy().copy()
-    pool = rows_treated[vi[rows_treated] == (1 if k < treated_vi else 0)]
-    chosen = np.sort(rng.choice(pool, size=abs(k - treated_vi), replace=False))
-    vi[chosen] = 0 if k < treated_vi else 1
-    data["vascular_invasion"] = vi
-    return data, [str(data["patient_id"].iloc[i]) for i in chosen]
-
-
-def vascular_invasion_sensitivity(cohort: Cohort, k_values=range(3, 9), *,
-                                  n_draws: int = 10, covariates=None,
-                                  seed: int = DEFAULT_SEED) -> VascularInvasionSensitivity:
-    """Audit B6 what-if: how the default PSM and IPTW ATE HRs move with vascular invasion.
-
-    Table 1 prints 5/17 for both multiple intrahepatic lesions and vascular invasion; a
-    copy error cannot be excluded. On the bundled reconstruction, vascular invasion in the
-    local therapy arm is set to each k by flipping randomly chosen treated patients (from 1
-    to 0 when k is below the reconstructed count, from 0 to 1 above it), ``n_draws`` times
-    per k; the PS is re-estimated and the default PSM (1:1, caliper 0.2 SD, largest first)
-    and IPTW ATE (stabilised) HRs recomputed.
-
-    Parameters
-    ----------
-    cohort : Cohort
-        The bundled reconstructed cohort (``cohort.reconstructed``); real data record what
-        they record, so this what-if is refused for them.
-    k_values : sequence of int
-        Treated patients with vascular invasion (default 3 to 8).
-    n_draws : int
-        Random draws of the flipped patients per k (one row at the reconstructed k).
-    covariates : sequence of str, optional
-        PS covariates (default ECOG, cCR, vascular invasion); must include vascular_invasion.
-    seed : int
-        One stream per k (``numpy.random.default_rng([seed, k])``): bit-for-bit
-        reproducible, and a k's draws do not depend on the other k values asked for.
-
-    Returns
-    -------
-    VascularInvasionSensitivity
-    """
-    if not cohort.reconstructed:
-        raise ValueError("The vascular-invasion what-if (audit B6) is defined for the bundled "
-                         "reconstructed cohort only; patient-level data record vascular "
-                         "invasion as observed.")
-    covariates = tuple(DEFAULT_CONFOUNDERS if covariates is None else covariates)
-    if "vascular_invasion" not in covariates:
-        raise ValueError("covariates must include 'vascular_invasion' for this what-if.")
-    frame = cohort.data
-    treated = frame["local_therapy"].to_numpy() == 1
-    observed = int(frame.loc[treated, "vascular_invasion"].sum())
-    k_values = [int(k) for k in k_values]
-    bad = [k for k in k_values if not 0 <= k <= int(treated.sum())]
-    if bad:
-        raise ValueError(f"k values {bad} outside 0..{int(treated.sum())} treated patients.")
-    specs = (Specification("matching", "default", 0.2, 1, False, "largest"),
-             Specification("weighting", "default", estimand="ATE", stabilized=True))
-    rows = []
-    for k in k_values:
-        rng = np.random.default_rng([seed, k])   # one stream per k, whatever else is asked
-        for draw in range(1 if k == observed else n_draws):
-            data, flipped = ((frame, []) if k == observed
-                             else _flip(frame, observed, k, rng))
-            for spec, row in zip(specs, evaluate_set(data, covariates, specs)):
-                rows.append({"k": k, "draw": draw + 1, "flipped_ids": ", ".join(flipped),
-                             "method": "psm" if spec.family == "matching" else "iptw",
-                             **{c: row[c] for c in ("estimand", "hr", "ci_lower", "ci_upper",
-                                                    "p_value", "n_treated", "n_control",
-                                                    "events", "estimable", "reason")}})
-    table = pd.DataFrame(rows)
-    by_k = []
-    for (k, method), part in table.groupby(["k", "method"], sort=False):
-        ok = part[part["estimable"].astype(bool)]
-        excl = (ok["ci_upper"] < 1) | (ok["ci_lower"] > 1)
-        by_k.append({"k": k, "method": method, "n_draws": len(part), "n_estimable": len(ok),
-                     "hr_min": ok["hr"].min(), "hr_median": ok["hr"].median(),
-                     "hr_max": ok["hr"].max(), "n_ci_excludes_1": int(excl.sum())})
-    notes = ("A what-if on the RECONSTRUCTED cohort, not on the study's patients: which "
-             "treated patients had vascular invasion is itself reconstructed.",
-             "Flipping changes only vascular_invasion; the other variables and the outcome "
-             "stay as reconstructed.")
-    return VascularInvasionSensitivity(cohort.label, observed, table, pd.DataFrame(by_k),
-                                       n_draws, seed, notes)
 

@@ -1,18 +1,21 @@
-"""Immortal time (audit B10): landmark and time-varying analyses of local therapy.
+"""Immortal time: landmark and time-varying analyses of a treatment that starts late.
 
-Follow-up starts at the diagnosis of extrahepatic metastasis, but local therapy starts
-0-31 months later, and a patient had to be alive (and progression-free) to receive it. A
-baseline comparison of "ever treated" vs "never treated" credits the treated arm with that
-immortal waiting time. Two standard remedies are provided:
+When treatment starts some time after the start of follow-up (the cohort's
+``treatment_start`` role: time from time zero to the start of treatment, for treated
+patients), a patient had to survive to receive it. A baseline comparison of "ever
+treated" vs "never treated" credits the treated arm with that immortal waiting time. Two
+standard remedies are provided:
 
 - landmark analysis: keep patients alive and under follow-up at a landmark L, classify
-  them by whether local therapy had *started by L*, and restart the clock at L;
-- time-varying Cox model: local therapy is 0 from time zero until it starts and 1 after,
-  on counting-process (start, stop] rows.
+  them by whether treatment had *started by L*, and restart the clock at L;
+- time-varying Cox model: treatment is 0 from time zero until it starts and 1 after, on
+  counting-process (start, stop] rows.
 
-:func:`naive_vs_immortal_table` sets the naive baseline Cox model beside both.
+:func:`naive_vs_immortal_table` sets the naive baseline Cox model beside both. Without a
+``treatment_start`` role these analyses cannot be run (CohortError saying so, which
+``run_sensitivity`` lists as unavailable).
 
-All times are in months. Cox models use Efron ties and agree with R's
+Times are in the cohort's unit (``cohort.labels.time_unit``). Cox models use Efron ties and agree with R's
 ``coxph(Surv(start, stop, event) ~ tx + ..., ties = "efron")`` (checked in
 ``tests/reference/immortal_time.R`` on survival's ``heart`` data and a synthetic cohort).
 
@@ -34,35 +37,76 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from causal_hcc.data.schema import Cohort
+from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError
-from causal_hcc.sensitivity._cox import CoxFit, fit_cox
-
-TTL = "months_to_local_therapy"
-NAIVE = "local therapy ever vs never, from time zero (reference: no local therapy)"
-LANDMARK = ("local therapy started by the landmark vs not (reference: not started by the "
-            "landmark)")
-TIME_VARYING = ("patient-time after the start of local therapy vs before it or without it "
-                "(reference: untreated patient-time)")
+from causal_hcc.sensitivity._cox import CountingProcessFit, fit_counting_process_cox
 
 
-def _require_treatment_times(cohort: Cohort) -> None:
-    """Refuse (CohortError) when a treated patient has no time to local therapy."""
+def naive_text(cohort: Cohort) -> str:
+    lab = cohort.labels
+    return f"{lab.treated} ever vs never, from time zero (reference: {lab.control})"
+
+
+def landmark_text(cohort: Cohort) -> str:
+    return (f"{cohort.labels.treated} started by the landmark vs not (reference: not started "
+            "by the landmark)")
+
+
+def time_varying_text(cohort: Cohort) -> str:
+    return (f"patient-time after the start of {cohort.labels.treated} vs before it or "
+            "without it (reference: untreated patient-time)")
+
+
+def landmark_label(landmark: float, unit: str = "months") -> str:
+    """The ``analysis`` name of a landmark's rows, e.g. 'landmark 3 months'."""
+    return f"landmark {landmark:g} {unit}"
+
+
+def _require_treatment_times(cohort: Cohort) -> str:
+    """The treatment-start column; CohortError when absent or missing for a treated patient."""
+    col = cohort.roles.treatment_start
     df = cohort.data
-    if TTL not in df:
-        raise CohortError([f"Column '{TTL}': not in the data. Landmark and time-varying "
-                           "analyses need the months from time zero to the first local "
-                           f"therapy for every treated patient; add the column '{TTL}' "
+    if not col:
+        raise CohortError(["No treatment-start role: landmark and time-varying analyses need "
+                           "the time from time zero to the start of treatment of every "
+                           "treated patient (role treatment_start; CLI --treatment-start "
+                           "COL); without it immortal time cannot be assessed."])
+    if col not in df:
+        raise CohortError([f"Column '{col}' (treatment start): not in the data. Landmark and "
+                           "time-varying analyses need the time from time zero to the start "
+                           f"of treatment of every treated patient; add the column '{col}' "
                            "(empty for untreated patients)."])
-    missing = (df["local_therapy"] == 1) & df[TTL].isna()
+    missing = (cohort.treated == 1) & df[col].isna().to_numpy()
     if missing.any():
-        idx = np.flatnonzero(missing.to_numpy())
-        shown = ", ".join(f"{i + 1} (id {df['patient_id'].iloc[i]})" for i in idx[:5])
+        idx = np.flatnonzero(missing)
+        ids = cohort.ids
+        shown = ", ".join(f"{i + 1} (id {ids[i]})" for i in idx[:5])
         more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
-        raise CohortError([f"Column '{TTL}': missing for {len(idx)} treated patients (rows "
-                           f"{shown}{more}). The immortal-time analyses need the time to "
-                           "local therapy of every treated patient: fill it in, or exclude "
-                           "those patients explicitly (e.g. cohort.subset(...)) and say so."])
+        raise CohortError([f"Column '{col}': missing for {len(idx)} treated patients (rows "
+                           f"{shown}{more}). The immortal-time analyses need the treatment "
+                           "start of every treated patient: fill it in, or exclude those "
+                           "patients explicitly (e.g. cohort.subset(...)) and say so."])
+    return col
+
+
+def default_immortal_landmarks(cohort: Cohort) -> tuple[float, ...]:
+    """Default landmarks: the quartiles of the treatment start among the treated.
+
+    Rule: the 25th, 50th and 75th percentiles of ``treatment_start`` among treated patients
+    who start after time zero, rounded to 3 significant digits, distinct, positive and
+    before the longest follow-up. A study may give its own (Yang 2025: 1, 3, 6 months).
+    Empty without a ``treatment_start`` role.
+    """
+    col = cohort.roles.treatment_start
+    if not col or col not in cohort.data:
+        return ()
+    start = cohort.data[col].to_numpy(float)[cohort.treated == 1]
+    start = start[np.isfinite(start) & (start > 0)]
+    if not start.size:
+        return ()
+    longest = float(cohort.time.max())
+    q = [float(f"{v:.3g}") for v in np.quantile(start, [0.25, 0.5, 0.75])]
+    return tuple(v for v in dict.fromkeys(q) if 0 < v < longest)
 
 
 @dataclass(frozen=True)
@@ -104,11 +148,13 @@ class LandmarkDataset:
         return self.patients.copy()
 
     def summary(self) -> str:
-        return (f"Landmark {self.landmark_months:g} months: {self.n} patients alive and under "
-                f"follow-up ({self.n_treated_by_landmark} with local therapy started by the "
-                f"landmark), {self.events} deaths after it. Excluded: {self.n_excluded_died} "
-                f"died and {self.n_excluded_censored} censored at or before the landmark. "
-                f"{self.n_reclassified} treated patients whose local therapy started after the "
+        lab = self.cohort.labels
+        return (f"Landmark {self.landmark_months:g} {lab.time_unit}: {self.n} patients alive "
+                f"and under follow-up ({self.n_treated_by_landmark} with {lab.treated} "
+                f"started by the landmark), {self.events} events ({lab.outcome}) after it. "
+                f"Excluded: {self.n_excluded_died} with the event and "
+                f"{self.n_excluded_censored} censored at or before the landmark. "
+                f"{self.n_reclassified} treated patients whose treatment started after the "
                 "landmark count as untreated at the landmark. Time is measured from the "
                 "landmark.")
 
@@ -142,28 +188,30 @@ def landmark_dataset(cohort: Cohort, landmark_months: float) -> LandmarkDataset:
     """
     if not landmark_months >= 0:
         raise ValueError(f"landmark_months must be >= 0; got {landmark_months!r}.")
-    _require_treatment_times(cohort)
+    start_col = _require_treatment_times(cohort)
+    r = cohort.roles
     df = cohort.data
     L = float(landmark_months)
-    alive = (df["os_months"] > L).to_numpy()
-    ever = (df["local_therapy"] == 1).to_numpy()
-    by_l = ever & (df[TTL].to_numpy() <= L)
-    died = ~alive & (df["death"] == 1).to_numpy()
+    alive = cohort.time > L
+    ever = cohort.treated == 1
+    by_l = ever & (df[start_col].to_numpy(float) <= L)
+    died = ~alive & (cohort.event == 1)
     status = np.where(alive, "included", np.where(died, "excluded: died before the landmark",
                                                   "excluded: censored before the landmark"))
-    patients = pd.DataFrame({"patient_id": df["patient_id"].to_numpy(), "status": status,
+    patients = pd.DataFrame({"patient_id": cohort.ids, "status": status,
                              "treated_at_baseline": ever.astype(int),
                              "treated_by_landmark": by_l.astype(int),
                              "reclassified": (alive & ever & ~by_l).astype(int)})
     data = df.loc[alive].copy()
-    data["os_months"] = data["os_months"] - L
-    data["local_therapy"] = by_l[alive].astype(int)
-    data[TTL] = np.where(by_l[alive], 0.0, np.nan)
+    data[r.time] = data[r.time] - L
+    data[r.treatment] = by_l[alive].astype(int)
+    data[start_col] = np.where(by_l[alive], 0.0, np.nan)
     extra = None if cohort.extra is None else cohort.extra.loc[alive].reset_index(drop=True)
-    note = (f"Landmark {L:g} months: time since the landmark; local therapy = started by the "
-            "landmark (later starters count as untreated).")
+    note = (f"Landmark {L:g} {cohort.labels.time_unit}: time since the landmark; treatment = "
+            "started by the landmark (later starters count as untreated).")
     sub = dataclasses.replace(cohort, data=data.reset_index(drop=True),
-                              source=f"{cohort.source} [landmark {L:g} months]",
+                              source=f"{cohort.source} "
+                                     f"[{landmark_label(L, cohort.labels.time_unit)}]",
                               notes=cohort.notes + (note,), extra=extra)
     return LandmarkDataset(L, sub, patients, int(died.sum()), int((~alive & ~died).sum()),
                            int((alive & ever & ~by_l).sum()), int(by_l[alive].sum()))
@@ -189,12 +237,31 @@ class EffectRow:
     comparison: str = ""
 
 
-def _row_from_fit(analysis, model, fit: CoxFit, term, n, n_treated, handles, note="",
+def _row_from_fit(analysis, model, fit: CountingProcessFit, term, n, n_treated, handles, note="",
                   comparison=""):
     est = fit.term(term)
     return EffectRow(analysis, model, est["hr"], est["ci_lower"], est["ci_upper"], est["p"],
                      n, fit.events, n_treated, fit.estimable, fit.reason, handles, note,
                      comparison)
+
+
+def _design_frame(frame: pd.DataFrame, covariates, levels) -> tuple[pd.DataFrame, list]:
+    """``frame`` with text / declared-categorical covariates dummy-coded (reference level
+    first, as the PS design), and the Cox terms; numeric covariates enter as they are."""
+    terms, added = [], {}
+    for c in covariates:
+        col = frame[c]
+        categorical = c in levels or not pd.api.types.is_numeric_dtype(col) \
+            or pd.api.types.is_bool_dtype(col)
+        if not categorical:
+            terms.append(c)
+            continue
+        lv = tuple(levels.get(c) or sorted(col.dropna().astype(str).unique()))
+        text = col.astype(str)
+        for v in lv[1:]:
+            added[f"{c}[{v}]"] = (text == str(v)).to_numpy(float)
+            terms.append(f"{c}[{v}]")
+    return (frame.assign(**added) if added else frame), terms
 
 
 def _model_name(covariates) -> str:
@@ -215,7 +282,8 @@ class LandmarkAnalysis:
 
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame([dataclasses.asdict(r) for r in self.rows])
-        counts = pd.DataFrame([{"analysis": f"landmark {d.landmark_months:g} months",
+        counts = pd.DataFrame([{"analysis": landmark_label(
+                                    d.landmark_months, d.cohort.labels.time_unit),
                                 "landmark_months": d.landmark_months,
                                 "n_excluded_died": d.n_excluded_died,
                                 "n_excluded_censored": d.n_excluded_censored,
@@ -223,8 +291,8 @@ class LandmarkAnalysis:
         return frame.merge(counts, on="analysis", how="left")
 
     def summary(self) -> str:
-        lines = [self.cohort_label, "Landmark analysis of local therapy (HR local therapy "
-                 "started by the landmark vs not; Cox, Efron ties; time from the landmark):"]
+        lines = [self.cohort_label, "Landmark analysis (HR of treatment started by the "
+                 "landmark vs not; Cox, Efron ties; time from the landmark):"]
         for d in self.datasets:
             lines.append("  " + d.summary())
         lines += ["  " + _row_text(r) for r in self.rows]
@@ -243,6 +311,7 @@ AdjustHook = Callable[[Cohort], tuple]
 
 def _hook_row(analysis, adjust: AdjustHook, sub: Cohort, n_treated) -> EffectRow:
     name = getattr(adjust, "__name__", type(adjust).__name__)
+    LANDMARK = landmark_text(sub)
     try:
         hr, lo, hi, p = (float(x) for x in adjust(sub))
     except NotEstimableError as exc:
@@ -252,16 +321,17 @@ def _hook_row(analysis, adjust: AdjustHook, sub: Cohort, n_treated) -> EffectRow
                      n_treated, True, "", True, "", LANDMARK)
 
 
-def landmark_analysis(cohort: Cohort, landmarks=(1, 3, 6), covariates=(),
+def landmark_analysis(cohort: Cohort, landmarks=None, covariates=(),
                       adjust: AdjustHook | None = None,
                       conf_level: float = 0.95) -> LandmarkAnalysis:
-    """Cox HR of local therapy started by each landmark vs not, among landmark survivors.
+    """Cox HR of treatment started by each landmark vs not, among landmark survivors.
 
     Parameters
     ----------
     cohort : Cohort
-    landmarks : sequence of float
-        Landmarks in months from time zero.
+    landmarks : sequence of float, optional
+        Landmarks from time zero (cohort's unit); default
+        :func:`default_immortal_landmarks`.
     covariates : sequence of str
         Baseline covariates for an adjusted Cox model (besides the crude one).
     adjust : callable, optional
@@ -283,19 +353,28 @@ def landmark_analysis(cohort: Cohort, landmarks=(1, 3, 6), covariates=(),
     with ``tx = ttl <= L``. A landmark with an arm empty or without deaths is reported as
     not estimable, with the reason.
     """
+    _require_treatment_times(cohort)
+    landmarks = default_immortal_landmarks(cohort) if landmarks is None else tuple(landmarks)
+    if not landmarks:
+        raise CohortError(["No landmark: no treated patient starts treatment after time zero "
+                           "and before the end of follow-up; pass landmarks=[...] "
+                           "(CLI --immortal-landmarks)."])
+    r = cohort.roles
     rows, datasets = [], []
     for L in landmarks:
         lm = landmark_dataset(cohort, L)
         datasets.append(lm)
-        label = f"landmark {L:g} months"
+        label = landmark_label(L, cohort.labels.time_unit)
         data = lm.cohort.data
         for covs in ((),) + ((tuple(covariates),) if covariates else ()):
-            fit = fit_cox(data, terms=["local_therapy", *covs], stop_col="os_months",
-                          event_col="death", exposure="local_therapy", conf_level=conf_level)
-            rows.append(_row_from_fit(label, _model_name(covs), fit, "local_therapy", lm.n,
+            frame, terms = _design_frame(data, covs, cohort.levels)
+            fit = fit_counting_process_cox(frame, terms=[r.treatment, *terms],
+                                           stop_col=r.time, event_col=r.event,
+                                           exposure=r.treatment, conf_level=conf_level)
+            rows.append(_row_from_fit(label, _model_name(covs), fit, r.treatment, lm.n,
                                       lm.n_treated_by_landmark, True,
                                       f"{lm.n_reclassified} later starters counted as "
-                                      "untreated", LANDMARK))
+                                      "untreated", landmark_text(cohort)))
         if adjust is not None:
             rows.append(_hook_row(label, adjust, lm.cohort, lm.n_treated_by_landmark))
     return LandmarkAnalysis(tuple(rows), tuple(datasets), cohort.label)
@@ -329,60 +408,63 @@ class CountingProcessData:
 
 
 def counting_process_data(cohort: Cohort, covariates=None) -> CountingProcessData:
-    """Split each treated patient's follow-up at the start of local therapy.
+    """Split each treated patient's follow-up at the start of treatment.
 
     Parameters
     ----------
     cohort : Cohort
-        Needs ``months_to_local_therapy`` for every treated patient.
+        Needs the ``treatment_start`` role for every treated patient.
     covariates : sequence of str, optional
-        Baseline columns to carry on every row; default every column except the outcome,
-        treatment and NED columns.
+        Baseline columns to carry on every row; default the cohort's model covariates.
 
     Returns
     -------
     CountingProcessData
+        Columns: the id (``cohort.roles.id``, else ``id``), ``start``, ``stop``, the event
+        column, the treatment column, then the covariates.
 
     Notes
     -----
-    Untreated: one row (0, os]. Treated with time to local therapy t: rows (0, t] with
-    local_therapy 0 and no event, and (t, os] with local_therapy 1 carrying the death
-    indicator. t = 0: one row (0, os] treated from time zero. t = os (therapy on the last
-    day of follow-up): one untreated row, since no follow-up remains after the start.
-    os = 0: excluded (a (0, 0] interval is empty; R's coxph refuses it), listed in
-    ``excluded``. Equivalent to R's ``tmerge(..., death = event(os, death),
-    tx = tdc(ttl))``.
+    Untreated: one row (0, time]. Treated with treatment start t: rows (0, t] with
+    treatment 0 and no event, and (t, time] with treatment 1 carrying the event indicator.
+    t = 0: one row (0, time] treated from time zero. t = time (treatment on the last day of
+    follow-up): one untreated row, since no follow-up remains after the start. time = 0:
+    excluded (a (0, 0] interval is empty; R's coxph refuses it), listed in ``excluded``.
+    Equivalent to R's ``tmerge(..., death = event(time, death), tx = tdc(start))``.
     """
-    _require_treatment_times(cohort)
+    start_col = _require_treatment_times(cohort)
+    r = cohort.roles
     df = cohort.data
-    skip = {"patient_id", "os_months", "death", "local_therapy", TTL, "ned_achieved",
-            "ned_cumulative_months"}
+    id_col = r.id or "id"
     if covariates is None:
-        covariates = [c for c in df.columns if c not in skip]
+        covariates = r.model_covariates
     covariates = list(covariates)
-    zero = (df["os_months"] <= 0).to_numpy()
-    excluded = tuple((str(pid), "os_months = 0: no follow-up time, an empty (0, 0] interval")
-                     for pid in df.loc[zero, "patient_id"])
+    zero = cohort.time <= 0
+    ids = cohort.ids
+    excluded = tuple((str(pid), f"{r.time} = 0: no follow-up time, an empty (0, 0] interval")
+                     for pid in ids[zero])
     d = df.loc[~zero]
-    treated = (d["local_therapy"] == 1).to_numpy()
-    ttl = d[TTL].to_numpy(dtype=float)
-    os_m = d["os_months"].to_numpy(dtype=float)
-    split = treated & (ttl > 0) & (ttl < os_m)
-    at_end = treated & (ttl >= os_m)
-    base = d[["patient_id", *covariates]].reset_index(drop=True)
-    first = base.assign(start=0.0, stop=np.where(split, ttl, os_m),
-                        death=np.where(split, 0, d["death"].to_numpy()),
-                        local_therapy=(treated & ~split & ~at_end).astype(int))
-    second = base.loc[split].assign(start=ttl[split], stop=os_m[split],
-                                    death=d["death"].to_numpy()[split], local_therapy=1)
+    treated = cohort.treated[~zero] == 1
+    ttl = d[start_col].to_numpy(dtype=float)
+    stop = cohort.time[~zero]
+    event = cohort.event[~zero].astype(int)
+    split = treated & (ttl > 0) & (ttl < stop)
+    at_end = treated & (ttl >= stop)
+    base = d[covariates].reset_index(drop=True)
+    base.insert(0, id_col, ids[~zero])
+    first = base.assign(start=0.0, stop=np.where(split, ttl, stop),
+                        **{r.event: np.where(split, 0, event),
+                           r.treatment: (treated & ~split & ~at_end).astype(int)})
+    second = base.loc[split].assign(start=ttl[split], stop=stop[split],
+                                    **{r.event: event[split], r.treatment: 1})
     rows = pd.concat([first, second], ignore_index=True)
     rows["_order"] = np.r_[np.arange(len(first)) * 2, np.flatnonzero(split) * 2 + 1]
     rows = rows.sort_values("_order", kind="stable").drop(columns="_order")
-    rows = rows[["patient_id", "start", "stop", "death", "local_therapy", *covariates]]
-    notes = ["local_therapy is 0 from time zero until months_to_local_therapy and 1 after "
-             "(intervals (start, stop], months)."]
+    rows = rows[[id_col, "start", "stop", r.event, r.treatment, *covariates]]
+    notes = [f"{r.treatment} is 0 from time zero until {start_col} and 1 after "
+             f"(intervals (start, stop], {cohort.labels.time_unit})."]
     if at_end.any():
-        notes.append(f"{int(at_end.sum())} treated patients start local therapy on their "
+        notes.append(f"{int(at_end.sum())} treated patients start treatment on their "
                      "last day of follow-up; they contribute untreated time only.")
     if (treated & (ttl == 0)).any():
         notes.append(f"{int((treated & (ttl == 0)).sum())} treated patients start at time "
@@ -394,7 +476,7 @@ def counting_process_data(cohort: Cohort, covariates=None) -> CountingProcessDat
 def counting_process_cox(frame: pd.DataFrame, covariates, *, start_col: str = "start",
                          stop_col: str = "stop", event_col: str = "event",
                          id_col: str | None = None, exposure: str | None = None,
-                         conf_level: float = 0.95) -> CoxFit:
+                         conf_level: float = 0.95) -> CountingProcessFit:
     """Cox model on any (start, stop] data, Efron ties: R's ``coxph(Surv(start, stop, event)
     ~ ...)``.
 
@@ -411,24 +493,24 @@ def counting_process_cox(frame: pd.DataFrame, covariates, *, start_col: str = "s
 
     Returns
     -------
-    CoxFit
+    CountingProcessFit
         ``to_frame()`` lists every term: coef, se, hr, ci_lower, ci_upper, p.
     """
-    return fit_cox(frame, terms=list(covariates), stop_col=stop_col, event_col=event_col,
-                   start_col=start_col, id_col=id_col, exposure=exposure,
-                   conf_level=conf_level)
+    return fit_counting_process_cox(frame, terms=list(covariates), stop_col=stop_col,
+                                    event_col=event_col, start_col=start_col, id_col=id_col,
+                                    exposure=exposure, conf_level=conf_level)
 
 
 @dataclass(frozen=True)
 class TimeVaryingCox:
-    """HR of local therapy as a time-varying covariate, without and with confounders.
+    """HR of treatment as a time-varying covariate, without and with confounders.
 
-    ``fits``: the full :class:`CoxFit` per model (every term); ``rows``: the local-therapy
-    HR per model.
+    ``fits``: the full :class:`CountingProcessFit` per model (every term); ``rows``: the
+    treatment HR per model.
     """
 
     rows: tuple[EffectRow, ...]
-    fits: tuple[CoxFit, ...]
+    fits: tuple[CountingProcessFit, ...]
     counting_process: CountingProcessData
     cohort_label: str
 
@@ -436,7 +518,7 @@ class TimeVaryingCox:
         return pd.DataFrame([dataclasses.asdict(r) for r in self.rows])
 
     def summary(self) -> str:
-        lines = [self.cohort_label, "Local therapy as a time-varying covariate (0 before, 1 "
+        lines = [self.cohort_label, "Treatment as a time-varying covariate (0 before, 1 "
                  "after its start; Cox, Efron ties, (start, stop] rows):"]
         lines += ["  " + _row_text(r) for r in self.rows]
         lines.append("  " + self.counting_process.summary().replace("\n", "\n  "))
@@ -470,17 +552,19 @@ def time_varying_cox(cohort: Cohort, covariates=(), conf_level: float = 0.95) ->
     Suissa S. Am J Epidemiol 2008;167:492-499.
     """
     covariates = tuple(covariates)
+    r = cohort.roles
     cp = counting_process_data(cohort, covariates)
-    n_treated = int(cohort.data["local_therapy"].sum())
+    id_col = cp.data.columns[0]
     rows, fits = [], []
     for covs in ((),) + ((covariates,) if covariates else ()):
-        fit = counting_process_cox(cp.data, ["local_therapy", *covs], stop_col="stop",
-                                   event_col="death", id_col="patient_id",
-                                   exposure="local_therapy", conf_level=conf_level)
+        frame, terms = _design_frame(cp.data, covs, cohort.levels)
+        fit = counting_process_cox(frame, [r.treatment, *terms], stop_col="stop",
+                                   event_col=r.event, id_col=id_col,
+                                   exposure=r.treatment, conf_level=conf_level)
         fits.append(fit)
-        rows.append(_row_from_fit("time-varying local therapy", _model_name(covs), fit,
-                                  "local_therapy", cp.n_patients, n_treated, True, "",
-                                  TIME_VARYING))
+        rows.append(_row_from_fit(f"time-varying {cohort.labels.treated}", _model_name(covs),
+                                  fit, r.treatment, cp.n_patients, cohort.n_treated, True, "",
+                                  time_varying_text(cohort)))
     return TimeVaryingCox(tuple(rows), tuple(fits), cp, cohort.label)
 
 
@@ -497,13 +581,13 @@ class ImmortalTimeComparison:
 
     def summary(self) -> str:
         lines = [self.cohort_label, "Local therapy vs none: naive vs immortal-time-aware "
-                 "analyses (Cox, Efron ties; HR < 1 favours local therapy):"]
+                 "analyses (Cox, Efron ties; HR < 1 favours the treated arm):"]
         lines += ["  " + _row_text(r) for r in self.rows]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
-def naive_vs_immortal_table(cohort: Cohort, landmarks=(1, 3, 6), covariates=(),
+def naive_vs_immortal_table(cohort: Cohort, landmarks=None, covariates=(),
                             adjust: AdjustHook | None = None,
                             conf_level: float = 0.95) -> ImmortalTimeComparison:
     """Side by side: naive baseline Cox, landmark analyses, time-varying Cox.
@@ -512,7 +596,7 @@ def naive_vs_immortal_table(cohort: Cohort, landmarks=(1, 3, 6), covariates=(),
     ----------
     cohort : Cohort
     landmarks : sequence of float
-        Landmarks in months (default 1, 3, 6).
+        Landmarks (cohort's unit); default :func:`default_immortal_landmarks`.
     covariates : sequence of str
         Confounders: each analysis is also run adjusted for them.
     adjust : callable, optional
@@ -525,19 +609,21 @@ def naive_vs_immortal_table(cohort: Cohort, landmarks=(1, 3, 6), covariates=(),
         ``handles_immortal_time`` is False only for the naive rows, which treat local
         therapy as known at time zero (the paper's analysis; audit B10).
     """
-    df = cohort.data
     covariates = tuple(covariates)
+    r = cohort.roles
     rows = []
     for covs in ((),) + ((covariates,) if covariates else ()):
-        fit = fit_cox(df, terms=["local_therapy", *covs], stop_col="os_months",
-                      event_col="death", exposure="local_therapy", conf_level=conf_level)
-        rows.append(_row_from_fit("naive baseline", _model_name(covs), fit, "local_therapy",
+        frame, terms = _design_frame(cohort.data, covs, cohort.levels)
+        fit = fit_counting_process_cox(frame, terms=[r.treatment, *terms], stop_col=r.time,
+                                       event_col=r.event, exposure=r.treatment,
+                                       conf_level=conf_level)
+        rows.append(_row_from_fit("naive baseline", _model_name(covs), fit, r.treatment,
                                   cohort.n, cohort.n_treated, False,
                                   "ever vs never treated from time zero: immortal time "
-                                  "credited to the treated", NAIVE))
+                                  "credited to the treated", naive_text(cohort)))
     rows += landmark_analysis(cohort, landmarks, covariates, adjust, conf_level).rows
     rows += time_varying_cox(cohort, covariates, conf_level).rows
-    notes = ("Landmark rows: patients alive at the landmark; treated = local therapy started "
+    notes = ("Landmark rows: patients alive at the landmark; treated = treatment started "
              "by it; later starters count as untreated.",
-             "Time-varying rows: local therapy switches from 0 to 1 at its start.")
+             "Time-varying rows: treatment switches from 0 to 1 at its start.")
     return ImmortalTimeComparison(tuple(rows), cohort.label, notes)

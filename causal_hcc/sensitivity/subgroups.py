@@ -1,8 +1,8 @@
-"""Subgroups: the effect of local therapy within oligometastatic and other patients.
+"""Subgroups: the effect of treatment within the levels of a binary subgroup variable.
 
-The paper reports a benefit "especially in oligometastatic patients" (log-rank P 0.008 vs
-0.124) but no test of interaction. Here, within each level of a binary subgroup variable
-(default ``oligometastatic``):
+A benefit reported "especially" in one subgroup needs a test of interaction, not two
+subgroup P values. Here, within each level of a binary subgroup variable (default the
+cohort's first ``subgroups`` role; e.g. oligometastatic status in Yang 2025):
 
 - crude Cox HR (model-based SE);
 - IPTW ATE HR (stabilised weights, PS re-estimated within the subgroup, robust SE);
@@ -10,14 +10,15 @@ The paper reports a benefit "especially in oligometastatic patients" (log-rank P
   SE over matched sets),
 
 each "not estimable" with the reason where it cannot be estimated. Interaction of local
-therapy with the subgroup, on the whole cohort, by the Wald test of the product term in
+each estimated by :func:`causal_hcc.effects.spec.estimate` on the subgroup. Interaction of
+treatment with the subgroup, on the whole cohort, by the Wald test of the product term in
 
-- ``coxph(Surv(os_months, death) ~ local_therapy * oligometastatic)`` (model SE),
+- ``coxph(Surv(time, event) ~ treatment * subgroup)`` (model SE),
 - the same adjusted for the PS covariates (model SE),
 - the same weighted by the within-subgroup IPTW ATE weights above (robust SE; R
   ``coxph(..., weights = w, robust = TRUE)``).
 
-exp(interaction coefficient) is the ratio of the local-therapy HRs (subgroup level 1 over
+exp(interaction coefficient) is the ratio of the treatment HRs (subgroup level 1 over
 level 0). A subgroup with fewer than ``min_events`` deaths or an arm of fewer than
 ``min_arm`` patients is too small to say anything: a SmallSampleWarning is raised and the
 note travels with the result.
@@ -38,13 +39,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from causal_hcc.cox import fit_cox
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
-from causal_hcc.effects import COMPARISON, cox_effect
-from causal_hcc.errors import (ConvergenceWarning, NotEstimableError, SeparationWarning,
-                               SmallSampleWarning)
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.effects.estimate import cox_effect
+from causal_hcc.effects.spec import Specification, estimate_prepared, prepare
+from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
+                               SeparationWarning, SmallSampleWarning)
 from causal_hcc.propensity import build_design
-from causal_hcc.sensitivity.grid import Specification, _prepare_set, evaluate_set
+from causal_hcc.survival.cox import fit_cox
 from causal_hcc.weighting import ps_weights
 
 MIN_EVENTS = 10
@@ -53,7 +54,7 @@ MIN_ARM = 5
 
 @dataclass(frozen=True)
 class SubgroupEstimate:
-    """HR of local therapy vs none within one subgroup, by one method."""
+    """HR of treated vs control within one subgroup, by one method."""
 
     subgroup: str
     variable: str
@@ -74,15 +75,15 @@ class SubgroupEstimate:
     estimable: bool
     reason: str = ""
     note: str = ""
-    comparison: str = COMPARISON
+    comparison: str = "treated vs control (reference)"
 
 
 @dataclass(frozen=True)
 class InteractionTest:
-    """Wald test of local therapy x subgroup in a Cox model of the whole cohort.
+    """Wald test of treatment x subgroup in a Cox model of the whole cohort.
 
     ``ratio_of_hrs`` = exp(interaction coefficient) = HR in level 1 / HR in level 0, with
-    its Wald CI; ``hr_level0`` and ``hr_level1`` are the local-therapy HRs the model
+    its Wald CI; ``hr_level0`` and ``hr_level1`` are the treatment HRs the model
     implies in each level.
     """
 
@@ -114,6 +115,7 @@ class SubgroupAnalysis:
     interactions: tuple
     settings: dict
     notes: tuple = field(default=())
+    comparison: str = "treated vs control (reference)"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per subgroup and method."""
@@ -132,15 +134,15 @@ class SubgroupAnalysis:
 
     def summary(self) -> str:
         lines = [self.label,
-                 f"Local therapy within subgroups of {self.variable} ({COMPARISON}); PS "
+                 f"Treatment within subgroups of {self.variable} ({self.comparison}); PS "
                  f"re-estimated within each subgroup on {', '.join(self.covariates)}."]
         for e in self.estimates:
             head = (f"  {e.subgroup}, {e.method}{' ' + e.estimand if e.estimand else ''}: "
-                    f"{e.n_treated} treated / {e.n_control} control, {e.events} deaths: ")
+                    f"{e.n_treated} treated / {e.n_control} control, {e.events} events: ")
             lines.append(head + (f"HR {e.hr:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f}), P "
                                  f"{e.p_value:.3g}" if e.estimable
                                  else f"not estimable ({e.reason})"))
-        lines.append(f"Interaction local therapy x {self.variable} (ratio of HRs, level 1 "
+        lines.append(f"Interaction treatment x {self.variable} (ratio of HRs, level 1 "
                      "over level 0; Wald test):")
         for t in self.interactions:
             lines.append(f"  {t.model}: " + (
@@ -151,7 +153,8 @@ class SubgroupAnalysis:
         return "\n".join(lines)
 
 
-def _estimate(subgroup, variable, level, method, estimand, row, note="") -> SubgroupEstimate:
+def _estimate(subgroup, variable, level, method, estimand, row, note="",
+              comparison="treated vs control (reference)") -> SubgroupEstimate:
     get = row.get
     return SubgroupEstimate(
         subgroup, variable, int(level), method, estimand, float(get("hr", np.nan)),
@@ -160,30 +163,40 @@ def _estimate(subgroup, variable, level, method, estimand, row, note="") -> Subg
         get("variance", "") or "", int(get("n_treated", 0)), int(get("n_control", 0)),
         int(get("events", 0)), _opt(get("ess_treated")), _opt(get("ess_control")),
         bool(get("estimable", False)), get("reason", "") or "",
-        " ".join(x for x in (get("note", "") or "", note) if x))
+        " ".join(x for x in (get("note", "") or "", note) if x), comparison)
 
 
 def _opt(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _crude_row(frame) -> dict:
-    time = frame["os_months"].to_numpy(float)
-    event = frame["death"].to_numpy(float)
-    tx = frame["local_therapy"].to_numpy(float)
+def _row(result) -> dict:
+    """A SpecResult / EffectEstimate as the dict _estimate reads."""
+    e = getattr(result, "estimate", result)
+    row = {k: getattr(e, k) for k in ("hr", "ci_lower", "ci_upper", "p_value", "se_log_hr",
+                                      "variance", "n_treated", "n_control", "events",
+                                      "ess_treated", "ess_control", "estimable", "reason")}
+    notes = getattr(result, "notes", ())
+    row["note"] = " ".join(n for n in notes if n)
+    row["estimand"] = getattr(result, "estimand_text", "") or e.estimand
+    return row
+
+
+def _crude_row(sub: Cohort) -> dict:
+    time, event, tx = sub.time, sub.event, sub.treated.astype(float)
     if tx.min() == tx.max():
         return {"estimable": False, "reason": "only one arm in this subgroup"}
+    lab = sub.labels
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            e = cox_effect("crude", None, "", time, event, tx[:, None], ["local_therapy"])
+            e = cox_effect("crude", None, "", time, event, tx[:, None], [sub.roles.treatment],
+                           comparison=lab.comparison, arm_labels=(lab.treated, lab.control))
         except NotEstimableError as exc:
             return {"estimable": False, "reason": str(exc)}
     trouble = [str(w.message) for w in caught
                if issubclass(w.category, (SeparationWarning, ConvergenceWarning))]
-    row = {k: getattr(e, k) for k in ("hr", "ci_lower", "ci_upper", "p_value", "se_log_hr",
-                                      "variance", "n_treated", "n_control", "events",
-                                      "estimable", "reason")}
+    row = _row(e)
     if trouble:
         nan = float("nan")
         row.update(estimable=False, reason=trouble[0], hr=nan, ci_lower=nan, ci_upper=nan,
@@ -191,34 +204,40 @@ def _crude_row(frame) -> dict:
     return row
 
 
-def _subgroup_weights(frame, covariates, variable):
+def _levels(cohort: Cohort, variable: str):
+    """(level, mask) of the subgroup variable's two levels, 1 first."""
+    values = cohort.data[variable].to_numpy()
+    return [(level, values == level) for level in (1, 0)]
+
+
+def _subgroup_weights(cohort: Cohort, covariates, variable):
     """Stabilised ATE weights from a PS fitted within each subgroup, or (None, reason)."""
-    w = np.zeros(len(frame))
-    for level in (0, 1):
-        mask = (frame[variable] == level).to_numpy()
-        sub = frame.loc[mask].reset_index(drop=True)
-        if sub["local_therapy"].nunique() < 2:
+    w = np.zeros(cohort.n)
+    for level, mask in _levels(cohort, variable)[::-1]:
+        sub = cohort.subset(mask, f"{variable} = {level}")
+        if len(set(sub.treated)) < 2:
             return None, f"{variable} = {level}: only one arm"
-        data, reason, _ = _prepare_set(sub, covariates, "")
-        if data is None:
-            return None, f"{variable} = {level}: {reason}"
-        w[mask] = ps_weights(data.ps, data.treated, estimand="ATE", stabilized=True)[0]
+        prep = prepare(sub, covariates)
+        if prep.reason:
+            return None, f"{variable} = {level}: {prep.reason}"
+        w[mask] = ps_weights(prep.ps, prep.treated, estimand="ATE", stabilized=True)[0]
     return w, ""
 
 
-def _interaction(model, description, frame, variable, extra, extra_names, weights=None,
-                 robust=False) -> InteractionTest:
-    tx = frame["local_therapy"].to_numpy(float)
-    g = frame[variable].to_numpy(float)
+def _interaction(model, description, cohort: Cohort, variable, extra, extra_names,
+                 weights=None, robust=False) -> InteractionTest:
+    treatment = cohort.roles.treatment
+    tx = cohort.treated.astype(float)
+    g = cohort.data[variable].to_numpy(float)
     x = np.column_stack([tx, g, tx * g, *([extra] if extra is not None else [])])
-    names = ["local_therapy", variable, f"local_therapy:{variable}", *extra_names]
+    names = [treatment, variable, f"{treatment}:{variable}", *extra_names]
     nan = float("nan")
-    n, events = len(frame), int(frame["death"].sum())
+    n, events = cohort.n, cohort.events
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = fit_cox(frame["os_months"].to_numpy(float), frame["death"].to_numpy(float),
-                          x, weights=weights, robust=robust, names=names)
+            fit = fit_cox(cohort.time, cohort.event, x, weights=weights, robust=robust,
+                          names=names)
         except NotEstimableError as exc:
             return InteractionTest(model, description, nan, nan, nan, nan, nan, nan, nan, nan,
                                    "", n, events, False, str(exc))
@@ -234,17 +253,26 @@ def _interaction(model, description, frame, variable, extra, extra_names, weight
                            fit.variance_type, n, events, True)
 
 
-def interaction_tests(cohort: Cohort, variable: str = "oligometastatic",
+def _variable(cohort: Cohort, variable):
+    if variable is not None:
+        return variable
+    if not cohort.roles.subgroups:
+        raise ValueError("No subgroup variable: name one (variable=...; role 'subgroups', "
+                         "CLI --subgroup COL).")
+    return cohort.roles.subgroups[0]
+
+
+def interaction_tests(cohort: Cohort, variable: str | None = None,
                       covariates=None) -> tuple[InteractionTest, ...]:
-    """Wald tests of local therapy x ``variable``: crude, adjusted, IPTW-weighted.
+    """Wald tests of treatment x ``variable``: crude, adjusted, IPTW-weighted.
 
     Parameters
     ----------
     cohort : Cohort
-    variable : str
-        A binary (0/1) column.
+    variable : str, optional
+        A binary (0/1) column; default the cohort's first ``subgroups`` role.
     covariates : sequence of str, optional
-        PS covariates (default ECOG, cCR, vascular invasion): the adjusted model's
+        PS covariates (default ``cohort.roles.covariates``): the adjusted model's
         covariates and the within-subgroup PS models of the weighted one.
 
     Returns
@@ -254,60 +282,60 @@ def interaction_tests(cohort: Cohort, variable: str = "oligometastatic",
 
     Notes
     -----
-    R: ``coxph(Surv(os_months, death) ~ local_therapy * oligometastatic)``, the same
-    ``+ ecog + intrahepatic_ccr + vascular_invasion``, and the same with ``weights = w,
+    R: ``coxph(Surv(time, event) ~ treatment * subgroup)``, the same ``+ covariates``, and
+    the same with ``weights = w,
     robust = TRUE`` where w are stabilised ATE weights from ``glm`` PS models fitted
     within each subgroup (tests/reference/sensitivity.R; coef rtol 1e-6, SE rtol 1e-5).
     """
-    covariates = tuple(DEFAULT_CONFOUNDERS if covariates is None else covariates)
-    frame = cohort.data
-    _check_binary(frame, variable)
-    design = build_design(frame, covariates)
-    out = [_interaction("crude", f"Cox local_therapy * {variable}, model SE", frame,
+    variable = _variable(cohort, variable)
+    covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
+    _check_binary(cohort.data, variable)
+    treatment = cohort.roles.treatment
+    design = build_design(cohort.data, covariates, levels=cohort.levels)
+    out = [_interaction("crude", f"Cox {treatment} * {variable}, model SE", cohort,
                         variable, None, []),
-           _interaction("adjusted", f"Cox local_therapy * {variable} + "
-                        f"{' + '.join(covariates)}, model SE", frame, variable,
+           _interaction("adjusted", f"Cox {treatment} * {variable} + "
+                        f"{' + '.join(covariates)}, model SE", cohort, variable,
                         design.matrix[:, 1:], list(design.terms[1:]))]
-    w, reason = _subgroup_weights(frame, covariates, variable)
-    description = (f"weighted Cox local_therapy * {variable}, stabilised ATE weights from a "
+    w, reason = _subgroup_weights(cohort, covariates, variable)
+    description = (f"weighted Cox {treatment} * {variable}, stabilised ATE weights from a "
                    "PS fitted within each subgroup, robust SE")
     if w is None:
         nan = float("nan")
         out.append(InteractionTest("iptw_ate", description, nan, nan, nan, nan, nan, nan,
-                                   nan, nan, "", len(frame), int(frame["death"].sum()),
-                                   False, reason))
+                                   nan, nan, "", cohort.n, cohort.events, False, reason))
     else:
-        out.append(_interaction("iptw_ate", description, frame, variable, None, [],
+        out.append(_interaction("iptw_ate", description, cohort, variable, None, [],
                                 weights=w, robust=True))
     return tuple(out)
 
 
 def _check_binary(frame, variable) -> None:
     if variable not in frame:
-        raise ValueError(f"Column '{variable}' (subgroup) is not in the cohort.")
+        raise CohortError([f"Column '{variable}' (subgroup) is not in the cohort."])
     values = set(pd.unique(frame[variable].dropna()))
     if not values <= {0, 1} or frame[variable].isna().any():
-        raise ValueError(f"Column '{variable}' (subgroup) must be binary 0/1 without missing "
-                         f"values; found {sorted(values)}.")
+        raise CohortError([f"Column '{variable}' (subgroup) must be binary 0/1 without "
+                           f"missing values; found {sorted(values)}."])
 
 
-def subgroup_effects(cohort: Cohort, variable: str = "oligometastatic", covariates=None, *,
+def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=None, *,
                      caliper_sd: float = 0.2, min_events: int = MIN_EVENTS,
                      min_arm: int = MIN_ARM) -> SubgroupAnalysis:
-    """Adjusted HRs of local therapy within each level of a binary subgroup variable.
+    """Adjusted HRs of treatment within each level of a binary subgroup variable.
 
     Parameters
     ----------
     cohort : Cohort
-    variable : str
-        Binary 0/1 subgroup column (default ``oligometastatic``).
+    variable : str, optional
+        Binary 0/1 subgroup column; default the cohort's first ``subgroups`` role.
     covariates : sequence of str, optional
-        PS covariates, re-estimated within each subgroup (default ECOG, intrahepatic cCR,
-        vascular invasion).
+        PS covariates, re-estimated within each subgroup (default
+        ``cohort.roles.covariates``).
     caliper_sd : float
         Caliper of the within-subgroup matching (SDs of the subgroup's logit PS).
     min_events, min_arm : int
-        Below ``min_events`` deaths or ``min_arm`` patients in an arm a subgroup is too
+        Below ``min_events`` events or ``min_arm`` patients in an arm a subgroup is too
         small to say anything (SmallSampleWarning, and a note).
 
     Returns
@@ -322,43 +350,44 @@ def subgroup_effects(cohort: Cohort, variable: str = "oligometastatic", covariat
 
     Notes
     -----
-    Each method as :func:`causal_hcc.effects.adjust` does it, without the bootstrap. The
-    levels are the subgroup's 1 (e.g. oligometastatic) then 0.
+    Each method is :func:`causal_hcc.effects.spec.estimate` on the subgroup (as
+    :func:`causal_hcc.effects.adjust` does it, without the bootstrap). The levels are the
+    subgroup's 1 then 0.
     """
-    covariates = tuple(DEFAULT_CONFOUNDERS if covariates is None else covariates)
-    frame = cohort.data
-    _check_binary(frame, variable)
-    specs = (Specification("weighting", "default", estimand="ATE", stabilized=True),
-             Specification("matching", "default", caliper_sd, 1, False, "largest"))
+    variable = _variable(cohort, variable)
+    covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
+    _check_binary(cohort.data, variable)
+    specs = (Specification.iptw(covariates, estimand="ATE", stabilized=True),
+             Specification.psm(covariates, caliper_sd=caliper_sd))
     estimates, notes = [], []
-    for level in (1, 0):
-        mask = (frame[variable] == level).to_numpy()
-        sub = frame.loc[mask].reset_index(drop=True)
+    for level, mask in _levels(cohort, variable):
         name = f"{variable} = {level}"
-        n1 = int(sub["local_therapy"].sum())
-        n0, events = len(sub) - n1, int(sub["death"].sum())
+        sub = cohort.subset(mask, name)
+        n1 = sub.n_treated
+        n0, events = sub.n - n1, sub.events
         small = events < min_events or min(n1, n0) < min_arm
-        note = (f"{name}: {events} deaths, {n1} treated and {n0} control patients (fewer "
-                f"than {min_events} deaths or {min_arm} patients in an arm): too small to say "
-                "anything about the effect of local therapy in this subgroup." if small
+        note = (f"{name}: {events} events, {n1} treated and {n0} control patients (fewer "
+                f"than {min_events} events or {min_arm} patients in an arm): too small to say "
+                "anything about the effect of treatment in this subgroup." if small
                 else "")
         rows = [("crude", None, _crude_row(sub))]
         if min(n1, n0) == 0:
             rows += [(m, None, {"reason": "only one arm in this subgroup"})
                      for m in ("iptw", "psm")]
         else:
-            for spec, row in zip(specs, evaluate_set(sub, covariates, specs)):
-                method = "iptw" if spec.family == "weighting" else "psm"
-                rows.append((method, "ATE" if method == "iptw"
+            prep = prepare(sub, covariates)
+            for spec in specs:
+                row = _row(estimate_prepared(prep, spec))
+                rows.append((spec.family, "ATE" if spec.family == "iptw"
                              else (row.get("estimand") or "ATT"), row))
         too_small = [] if small else [
-            f"{method}: {row['events']} deaths, {row['n_treated']} treated / "
+            f"{method}: {row['events']} events, {row['n_treated']} treated / "
             f"{row['n_control']} control" for method, _, row in rows
             if row.get("estimable") and (row["events"] < min_events
                                          or min(row["n_treated"], row["n_control"]) < min_arm)]
         if too_small:
             note = (f"{name}: the sample used by {'; '.join(too_small)} has fewer than "
-                    f"{min_events} deaths or {min_arm} patients in an arm: too small to say "
+                    f"{min_events} events or {min_arm} patients in an arm: too small to say "
                     "anything from that estimate.")
         if note:
             warnings.warn(note, SmallSampleWarning, stacklevel=2)
@@ -366,14 +395,14 @@ def subgroup_effects(cohort: Cohort, variable: str = "oligometastatic", covariat
         for method, estimand, row in rows:
             applies = small or any(t.startswith(method + ":") for t in too_small)
             estimates.append(_estimate(name, variable, level, method, estimand, row,
-                                       note if applies else ""))
+                                       note if applies else "", cohort.labels.comparison))
     interactions = interaction_tests(cohort, variable, covariates)
     settings = {"variable": variable, "covariates": list(covariates),
                 "caliper_sd": caliper_sd, "min_events": min_events, "min_arm": min_arm,
                 "iptw": "ATE, stabilised within the subgroup, robust SE",
                 "psm": "1:1 nearest, largest first, without replacement, cluster-robust SE"}
-    notes.append("The paper compares the subgroups by separate log-rank tests; whether the "
-                 "effect differs between subgroups is tested by the interaction P values, "
-                 "not by comparing the subgroup P values.")
+    notes.append("Whether the effect differs between subgroups is tested by the interaction "
+                 "P values, not by comparing the subgroup P values (or separate log-rank "
+                 "tests).")
     return SubgroupAnalysis(cohort.label, variable, covariates, tuple(estimates),
-                            interactions, settings, tuple(notes))
+                            interactions, settings, tuple(notes), cohort.labels.comparison)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from causal_hcc.data.schema import DEFAULT_CONFOUNDERS, Cohort
-from causal_hcc.sensitivity._cox import fit_cox
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.sensitivity._cox import fit_counting_process_cox
 
 
 def bias_factor(hr_u, p1, p0):
@@ -264,7 +264,7 @@ class ConfounderBenchmarks:
         return "\n".join(lines)
 
 
-def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDERS, *,
+def observed_confounder_benchmarks(cohort: Cohort, confounders=None, *,
                                    hr: float | None = None, ci_lower: float | None = None,
                                    ci_upper: float | None = None, hr_label: str | None = None,
                                    mutually_adjusted: bool = False,
@@ -274,8 +274,9 @@ def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDE
     Parameters
     ----------
     cohort : Cohort
-    confounders : sequence of str
-        Binary (0/1) observed confounders.
+    confounders : sequence of str, optional
+        Binary (0/1) observed confounders; default the binary ones among the cohort's PS
+        covariates (``cohort.roles.covariates``).
     hr, ci_lower, ci_upper : float, optional
         The treatment HR to correct (e.g. the propensity-adjusted one). Default: the crude
         Cox HR of local therapy in ``cohort`` (Efron ties), labelled as such.
@@ -283,7 +284,7 @@ def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDE
         What ``hr`` is (printed in the summary).
     mutually_adjusted : bool
         False (default): each confounder's HR with death is adjusted for treatment only
-        (``coxph(Surv(os_months, death) ~ local_therapy + c)``); True: for treatment and
+        (``coxph(Surv(time, event) ~ treatment + c)``); True: for treatment and
         all the other confounders.
     conf_level : float
 
@@ -304,6 +305,13 @@ def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDE
     Lin DY, Psaty BM, Kronmal RA. Biometrics 1998;54:948-963.
     """
     df = cohort.data
+    r = cohort.roles
+    if confounders is None:
+        confounders = tuple(c for c in r.covariates if c in df
+                            and set(pd.unique(df[c].dropna())) <= {0, 1})
+        if not confounders:
+            raise ValueError("No binary PS covariate to benchmark against; name binary "
+                             "confounders (confounders=[...]).")
     confounders = tuple(confounders)
     missing = [c for c in confounders if c not in df]
     if missing:
@@ -314,23 +322,24 @@ def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDE
                          "benchmark needs a binary confounder. Recode (e.g. a cut-off) first.")
     notes = []
     if hr is None:
-        crude = fit_cox(df, terms=["local_therapy"], stop_col="os_months", event_col="death",
-                        exposure="local_therapy", conf_level=conf_level)
-        t = crude.term("local_therapy")
+        crude = fit_counting_process_cox(df, terms=[r.treatment], stop_col=r.time,
+                                         event_col=r.event, exposure=r.treatment,
+                                         conf_level=conf_level)
+        t = crude.term(r.treatment)
         hr, ci_lower, ci_upper = t["hr"], t["ci_lower"], t["ci_upper"]
-        hr_label = hr_label or ("crude Cox HR (Efron ties), local therapy vs none, in this "
-                                "cohort")
+        hr_label = hr_label or (f"crude Cox HR (Efron ties), {cohort.labels.comparison}, in "
+                                "this cohort")
     elif ci_lower is None or ci_upper is None:
         raise ValueError("Give ci_lower and ci_upper with hr.")
     hr_label = hr_label or "hazard ratio supplied by the caller"
     _check_hr(hr, ci_lower, ci_upper)
-    treated = df["local_therapy"] == 1
+    treated = cohort.treated == 1
     rows = []
     for c in confounders:
-        terms = ["local_therapy", c] + ([o for o in confounders if o != c]
-                                        if mutually_adjusted else [])
-        fit = fit_cox(df, terms=terms, stop_col="os_months", event_col="death", exposure=c,
-                      conf_level=conf_level)
+        terms = [r.treatment, c] + ([o for o in confounders if o != c]
+                                    if mutually_adjusted else [])
+        fit = fit_counting_process_cox(df, terms=terms, stop_col=r.time, event_col=r.event,
+                                       exposure=c, conf_level=conf_level)
         est = fit.term(c)
         p1, p0 = float(df.loc[treated, c].mean()), float(df.loc[~treated, c].mean())
         for imbalance, (a, b) in (("as observed", (p1, p0)), ("reversed", (p0, p1))):
@@ -356,7 +365,8 @@ def observed_confounder_benchmarks(cohort: Cohort, confounders=DEFAULT_CONFOUNDE
     if ci_lower <= 1 <= ci_upper:
         notes.append("The observed CI already includes 1; the benchmarks show how far the "
                      "point estimate would move.")
-    notes.append("HR_U is each confounder's Cox HR with death (Efron ties) adjusted for "
+    notes.append(f"HR_U is each confounder's Cox HR with the outcome ({cohort.labels.outcome}; "
+                 "Efron ties) adjusted for "
                  + ("treatment and the other confounders." if mutually_adjusted
                     else "treatment only."))
     notes.append("'reversed' swaps p1 and p0: the same strength, imbalanced the other way. "

@@ -101,7 +101,7 @@ reference <- function(d, name) {
 vet <- veteran_cohort()
 write.csv(vet, file.path(out_dir, "effects_veteran_cohort.csv"), row.names = FALSE)
 reference(vet, "veteran")
-bundled <- "causal_hcc/data/bundled/reconstructed_pseudo_cohort.csv"
+bundled <- "causal_hcc/studies/yang2025/bundled/reconstructed_pseudo_cohort.csv"
 if (file.exists(bundled)) reference(read.csv(bundled), "bundled")
 writeLines(c(R.version.string, paste("survival", packageVersion("survival")),
              paste("MatchIt", packageVersion("MatchIt"))),

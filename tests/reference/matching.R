@@ -86,7 +86,7 @@ ties <- data.frame(patient_id = sprintf("S%02d", seq_len(nrow(ties))), ties)
 rownames(ties) <- ties$patient_id
 save_csv(ties, "matching_ties.csv")
 
-bundled_path <- "causal_hcc/data/bundled/reconstructed_pseudo_cohort.csv"
+bundled_path <- "causal_hcc/studies/yang2025/bundled/reconstructed_pseudo_cohort.csv"
 has_bundled <- file.exists(bundled_path)
 if (has_bundled) {
   bun <- read.csv(bundled_path, stringsAsFactors = FALSE)

@@ -31,7 +31,7 @@ suppressPackageStartupMessages({library(survival); library(MatchIt)})
 
 out_dir <- "tests/reference"
 if (!dir.exists(out_dir)) stop("run from the repository root")
-bundled <- "causal_hcc/data/bundled/reconstructed_pseudo_cohort.csv"
+bundled <- "causal_hcc/studies/yang2025/bundled/reconstructed_pseudo_cohort.csv"
 d <- read.csv(bundled, stringsAsFactors = FALSE)
 d$child_pugh <- factor(d$child_pugh, levels = c("A", "B"))
 SCALE <- 2^26

@@ -84,7 +84,7 @@ edge <- rbind(
 )
 save_csv(edge, "km_edge_data.csv")
 
-bundled_path <- "causal_hcc/data/bundled/reconstructed_pseudo_cohort.csv"
+bundled_path <- "causal_hcc/studies/yang2025/bundled/reconstructed_pseudo_cohort.csv"
 have_bundled <- file.exists(bundled_path)
 if (have_bundled) {
   bund <- read.csv(bundled_path, stringsAsFactors = FALSE)

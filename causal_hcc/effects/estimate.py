@@ -1,0 +1,183 @@
+"""One hazard ratio of treated vs control from a Cox model: the estimate every method shares.
+
+:func:`cox_effect` is the one Cox-based estimation step of the effects stage, the
+specification grid and the subgroup analyses, so their numbers are the same computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from causal_hcc.data.cohort import Cohort
+from causal_hcc.matching import MatchedSample
+from causal_hcc.propensity import (PropensityModel, build_design)
+from causal_hcc.survival.cox import fit_cox
+
+
+IPTW_ESTIMANDS = (("ATE", True), ("ATT", False), ("ATO", False))
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    """One adjusted (or crude) hazard ratio of treated vs control (``comparison``).
+
+    ``se_log_hr`` is the SE of log HR of type ``variance`` (model, robust or
+    cluster_robust); ``boot_ci_*`` are bootstrap percentile limits (None when not
+    bootstrapped), from ``n_boot`` successful replicates (``n_boot_failed`` failed).
+    ``n_treated``/``n_control`` count patients with positive weight; ``events`` the events
+    among them.
+    """
+
+    method: str
+    estimand: str | None
+    description: str
+    hr: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    se_log_hr: float
+    variance: str
+    n_treated: int
+    n_control: int
+    events: int
+    covariates: tuple = ()
+    ess_treated: float | None = None
+    ess_control: float | None = None
+    boot_ci_lower: float | None = None
+    boot_ci_upper: float | None = None
+    n_boot: int = 0
+    n_boot_failed: int = 0
+    comparison: str = "treated vs control (reference)"
+    estimable: bool = True
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(vars(self), covariates=list(self.covariates))
+
+
+# ----------------------------------------------------------------------------- models
+def cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
+               strata=None, cluster=None, robust=False, treated=None,
+               comparison: str = "treated vs control (reference)",
+               arm_labels=("treated", "control")) -> EffectEstimate:
+    """Fit one Cox model and return the treatment HR as an EffectEstimate.
+
+    The treatment is the first column of ``x`` (then any covariates); ``weights``,
+    ``strata``, ``cluster`` and ``robust`` as :func:`causal_hcc.cox.fit_cox`. Rows with
+    weight 0 are left out. An arm without deaths gives a not-estimable estimate with the
+    reason. Shared by the effects, the specification grid and the subgroup analyses so
+    that their numbers are the same computation.
+    """
+    w = np.ones(len(time)) if weights is None else np.asarray(weights, float)
+    keep = w > 0
+    tx = x[:, 0] == 1
+    n1, n0 = int((keep & tx).sum()), int((keep & ~tx).sum())
+    events = int(event[keep].sum())
+    ess = ((effective_size(w[keep & tx]), effective_size(w[keep & ~tx]))
+           if weights is not None else (None, None))
+    common = dict(method=method, estimand=estimand, description=description,
+                  n_treated=n1, n_control=n0, events=events, covariates=tuple(names[1:]),
+                  ess_treated=ess[0], ess_control=ess[1], comparison=comparison)
+    for arm, label in ((tx, arm_labels[0]), (~tx, arm_labels[1])):
+        if event[keep & arm].sum() == 0:
+            return not_estimable(common, f"no events in the {label} arm of this sample")
+    fit = fit_cox(time[keep], event[keep], x[keep], names=names,
+                  weights=None if weights is None else w[keep],
+                  strata=None if strata is None else np.asarray(strata)[keep],
+                  cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust)
+    return EffectEstimate(hr=float(fit.hr[0]), ci_lower=float(fit.ci_lower[0]),
+                          ci_upper=float(fit.ci_upper[0]), p_value=float(fit.p[0]),
+                          se_log_hr=float(fit.se[0]), variance=fit.variance_type, **common)
+
+
+def not_estimable(common, reason) -> EffectEstimate:
+    nan = float("nan")
+    return EffectEstimate(hr=nan, ci_lower=nan, ci_upper=nan, p_value=nan, se_log_hr=nan,
+                          variance="", estimable=False, reason=reason, **common)
+
+
+def effective_size(w) -> float:
+    """Kish effective sample size (sum w)^2 / sum w^2; 0 for no patients."""
+    return float(w.sum() ** 2 / (w ** 2).sum()) if w.size else 0.0
+
+
+def cohort_arrays(cohort: Cohort, covariates):
+    design = build_design(cohort.data, covariates, levels=cohort.levels)
+    return cohort.time, cohort.event, cohort.treated.astype(float), design
+
+
+def model_matrix(tx, design, with_covariates: bool, name: str = "treatment"):
+    """The treatment first, then the PS design's columns without its intercept."""
+    if not with_covariates:
+        return tx[:, None], [name]
+    x = np.column_stack([tx, design.matrix[:, 1:]])
+    return x, [name, *design.terms[1:]]
+
+
+def matched_effect(time, event, tx, names, weights, subclass, replace: bool, estimand: str,
+                   **labels) -> EffectEstimate:
+    """Cox in a matched sample: robust SE clustered on matched set (on patient when
+    matching with replacement, since sets then overlap). Shared by adjust and
+    :func:`causal_hcc.effects.spec.estimate`."""
+    if replace:
+        return cox_effect("psm", estimand, "Cox in the matched sample (with replacement), "
+                          "robust SE clustered on patient", time, event, tx, names,
+                          weights=weights, robust=True, **labels)
+    return cox_effect("psm", estimand, "Cox in the matched sample, robust SE clustered on "
+                      "matched set", time, event, tx, names, weights=weights,
+                      cluster=subclass, **labels)
+
+
+def weighted_effect(time, event, tx, names, weights, estimand: str, stabilized: bool,
+                    **labels) -> EffectEstimate:
+    """Weighted Cox with the robust sandwich SE. Shared by adjust and
+    :func:`causal_hcc.effects.spec.estimate`."""
+    return cox_effect("iptw", estimand, f"weighted Cox ({estimand}"
+                      f"{', stabilised' if stabilized else ''}), robust SE", time, event,
+                      tx, names, weights=weights, robust=True, **labels)
+
+
+_cox_effect = cox_effect
+
+
+def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: MatchedSample,
+                     weights: dict) -> tuple[EffectEstimate, ...]:
+    """Crude, multivariable, PSM (clustered and stratified), IPTW and doubly robust HRs."""
+    covariates = propensity.covariates
+    time, event, tx, design = cohort_arrays(cohort, covariates)
+    x1, n1 = model_matrix(tx, design, False, cohort.roles.treatment)
+    xa, na = model_matrix(tx, design, True, cohort.roles.treatment)
+    labels = dict(comparison=cohort.labels.comparison,
+                  arm_labels=(cohort.labels.treated, cohort.labels.control))
+    cox_effect = partial(_cox_effect, **labels)
+    out = [
+        cox_effect("crude", None, "Cox, treatment only", time, event, x1, n1),
+        cox_effect("multivariable", None, "Cox adjusted for the PS covariates", time,
+                    event, xa, na),
+        matched_effect(time, event, x1, n1, matched.weights, matched.subclass,
+                       matched.replace, matched.estimand.split(" ")[0], **labels),
+        cox_effect("psm_stratified", matched.estimand.split(" ")[0], "Cox stratified on "
+                    "matched set", time, event, x1, n1, weights=matched.weights,
+                    strata=matched.subclass),
+    ]
+    if matched.replace:
+        # With replacement a control sits in several sets: no stratification on them.
+        out[3] = not_estimable(dict(method="psm_stratified", estimand="ATT",
+                                     description="Cox stratified on matched set",
+                                     n_treated=0, n_control=0, events=0,
+                                     comparison=cohort.labels.comparison),
+                                "matched sets overlap when matching with replacement")
+    for estimand, w in weights.items():
+        out.append(weighted_effect(time, event, x1, n1, w.weights, estimand, w.stabilized,
+                                   **labels))
+    ate = weights.get("ATE")
+    if ate is not None:
+        out.append(cox_effect("doubly_robust", "ATE", "weighted Cox (ATE) also adjusted "
+                               "for the PS covariates, robust SE", time, event, xa, na,
+                               weights=ate.weights, robust=True))
+    return tuple(out)
+
+
