@@ -20,6 +20,10 @@ Pipeline (data flows one way): ``data`` (load, map, validate -> Cohort) -> ``sur
 
 __version__ = "0.1.0"
 
+# The stage packages ``causal_hcc.sensitivity`` is loaded first so that the verb of the
+# same name, bound below, is what ``ch.sensitivity`` stays (a later submodule import does
+# not rebind an attribute once the module is loaded).
+import causal_hcc.sensitivity  # noqa: E402,F401
 from causal_hcc.api import adjust, cohort, crude, report, sensitivity  # noqa: E402
 from causal_hcc.data.cohort import Cohort, Labels, Roles  # noqa: E402
 from causal_hcc.effects.adjust import EffectsReport  # noqa: E402
