@@ -319,8 +319,7 @@ def _progress(args, what: str):
 def _adjust(args, cohort, config, progress=True):
     from causal_hcc.effects import adjust
     a = config.adjust
-    _, horizons = _landmarks(cohort, config)
-    landmarks, _ = _landmarks(cohort, config)
+    landmarks, horizons = _landmarks(cohort, config)
     return adjust(cohort, a.covariates or None, caliper_sd=a.caliper_sd or None,
                   ratio=a.ratio, replace=a.replace, order=a.order, n_boot=a.bootstrap,
                   seed=a.seed, jobs=config.report.jobs, landmarks=landmarks,

@@ -23,6 +23,15 @@ KINDS = ("binary", "numeric", "categorical")
 TIMINGS = ("baseline", "post-baseline")
 
 
+def infer_kind(column: pd.Series, categorical: bool = False) -> str:
+    """The kind of an already coded column: ``categorical`` when declared so or not
+    numeric, ``binary`` for numeric 1/0, else ``numeric``."""
+    if categorical or not pd.api.types.is_numeric_dtype(column) \
+            or pd.api.types.is_bool_dtype(column):
+        return "categorical"
+    return "binary" if set(pd.unique(column.dropna())) <= {0, 1} else "numeric"
+
+
 @dataclass(frozen=True)
 class Roles:
     """Which column plays which part in the analysis.
@@ -291,14 +300,7 @@ class Cohort:
 
     def kind(self, column: str) -> str:
         """``binary``, ``numeric`` or ``categorical`` for a covariate (inferred if unseen)."""
-        if column in self.kinds:
-            return self.kinds[column]
-        if column in self.levels:
-            return "categorical"
-        col = self.data[column]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            return "binary" if set(pd.unique(col.dropna())) <= {0, 1} else "numeric"
-        return "categorical"
+        return self.kinds.get(column) or infer_kind(self.data[column], column in self.levels)
 
     def post_baseline_in(self, covariates) -> tuple[str, ...]:
         """The covariates among ``covariates`` measured after time zero."""

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from causal_hcc.data.cohort import (DAYS_PER_UNIT, Cohort, Exclusion, Labels, Roles)
+from causal_hcc.data.cohort import DAYS_PER_UNIT, Cohort, Exclusion, Labels, Roles, infer_kind
 from causal_hcc.errors import CohortError, DataWarning
 
 # Unambiguous spellings of yes/no accepted without a value map; anything else (e.g. 1/2
@@ -131,21 +131,11 @@ def coerce_time(col: pd.Series, name: str, df, problems, unit: str, id_col=None)
     if bad.any():
         problems.append(f"Column '{name}' (time): non-numeric values {_found(col, bad)} in "
                         f"{rows_text(df, bad, id_col)}. Give numbers in {unit}.")
-    infinite = np.isinf(values)
-    if infinite.any():
-        problems.append(f"Column '{name}' (time): infinite values in "
-                        f"{rows_text(df, infinite, id_col)}. Follow-up times must be finite "
-                        f"numbers in {unit}.")
     negative = values < 0
     if negative.any():
         problems.append(f"Column '{name}' (time): {int(negative.sum())} negative values "
                         f"({rows_text(df, negative, id_col)}). Times must be >= 0 {unit}.")
-    limit = MAX_FOLLOW_UP_DAYS / DAYS_PER_UNIT[unit]
-    absurd = ~infinite & (values > limit)
-    if absurd.any():
-        problems.append(f"Column '{name}' (time): {int(absurd.sum())} values above {limit:g} "
-                        f"{unit} (150 years; {rows_text(df, absurd, id_col)}). Check the "
-                        "time unit (--time-unit days|weeks|months|years) and the values.")
+    _check_time_range(values, name, df, problems, unit, id_col)
     return values.astype(float)
 
 
@@ -324,7 +314,8 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
         out[roles.time] = coerce_time(df[roles.time], roles.time, df, problems,
                                       labels.time_unit, id_col)
     elif roles.time in out:
-        _check_time(out[roles.time], roles.time, df, problems, labels.time_unit, id_col)
+        _check_time_range(pd.to_numeric(out[roles.time], errors="coerce"), roles.time, df,
+                          problems, labels.time_unit, id_col)
     if roles.event in df and roles.event not in handled:
         out[roles.event] = coerce_binary(df[roles.event], roles.event, df, problems, notes,
                                          "event", id_col)
@@ -337,7 +328,7 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
         if name not in df or name in (roles.time, roles.event, roles.treatment, roles.id):
             continue
         if name in handled:
-            kinds[name] = _kind_of(out[name], name, levels)
+            kinds[name] = infer_kind(out[name], name in levels)
             continue
         kind, values, lv = coerce_covariate(df[name], name, name in roles.categorical,
                                             levels.get(name))
@@ -410,8 +401,6 @@ def _labels(labels, study) -> Labels:
             raise CohortError([f"arm_labels {arms!r}: give two labels, treated first "
                                "(CLI --arm-labels 'TREATED,CONTROL')."])
         changes.update(treated=arms[0], control=arms[1])
-    if study is None and "outcome" in changes and changes["outcome"] == "event":
-        changes.pop("outcome")
     try:
         return Labels(**{**{k: getattr(base, k) for k in ("treated", "control", "outcome",
                                                           "time_unit", "time_zero", "title")},
@@ -433,25 +422,19 @@ def _role_of(name: str, roles: Roles) -> str:
     return "required"
 
 
-def _kind_of(col: pd.Series, name: str, levels: dict) -> str:
-    if name in levels:
-        return "categorical"
-    if pd.api.types.is_numeric_dtype(col):
-        return "binary" if set(pd.unique(col.dropna())) <= {0, 1} else "numeric"
-    return "categorical"
-
-
-def _check_time(values, name, df, problems, unit, id_col):
-    values = pd.to_numeric(values, errors="coerce")
+def _check_time_range(values, name, df, problems, unit, id_col):
+    """Infinite times and times beyond 150 years in ``unit`` (a wrong unit, or garbage)."""
     infinite = np.isinf(values)
     if infinite.any():
         problems.append(f"Column '{name}' (time): infinite values in "
-                        f"{rows_text(df, infinite, id_col)}. Follow-up times must be finite.")
+                        f"{rows_text(df, infinite, id_col)}. Follow-up times must be finite "
+                        f"numbers in {unit}.")
     limit = MAX_FOLLOW_UP_DAYS / DAYS_PER_UNIT[unit]
     absurd = ~infinite & (values > limit)
     if absurd.any():
         problems.append(f"Column '{name}' (time): {int(absurd.sum())} values above {limit:g} "
-                        f"{unit} (150 years; {rows_text(df, absurd, id_col)}). Check the unit.")
+                        f"{unit} (150 years; {rows_text(df, absurd, id_col)}). Check the "
+                        "time unit (--time-unit days|weeks|months|years) and the values.")
 
 
 def _missing_rows(df, out, needed, missing, problems, id_col):
