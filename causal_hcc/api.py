@@ -29,7 +29,7 @@ from causal_hcc.errors import CohortError
 ROLE_KEYS = ("id", "time", "event", "treatment", "treated", "covariates",
              "outcome_covariates", "subgroups", "candidates", "categorical", "post_baseline",
              "treatment_start", "time_unit", "arm_labels", "outcome", "time_zero", "title",
-             "study", "missing")
+             "study", "missing", "sheet", "header_row", "encoding", "decimal")
 
 
 def _study(name: str):

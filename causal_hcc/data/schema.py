@@ -335,6 +335,8 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
         out[name], kinds[name] = values, kind
         if lv:
             levels[name] = lv
+        if kind == "categorical" and name in roles.model_covariates:
+            _check_categorical(values, name, lv, df, problems, id_col)
         if kind == "categorical" and name in levels:
             bad = values.notna() & ~values.isin(levels[name])
             if bad.any():
@@ -407,6 +409,25 @@ def _labels(labels, study) -> Labels:
                          "variables": dict(base.variables), **changes})
     except ValueError as exc:
         raise CohortError([f"time unit: {exc}"]) from exc
+
+
+_DATE = r"^\d{4}-\d{1,2}-\d{1,2}([ T].*)?$|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}$"
+
+
+def _check_categorical(values: pd.Series, name: str, levels, df, problems, id_col) -> None:
+    """A text covariate that is really a date, or has a level per patient, cannot be
+    modelled: say so, naming the column, instead of fitting a separated model."""
+    present = values.notna()
+    text = values[present].astype(str)
+    if len(text) and text.str.match(_DATE).all():
+        problems.append(f"Column '{name}' (covariate): holds dates (e.g. {text.iloc[0]!r}). A "
+                        "covariate must be a baseline value: derive one (e.g. age at time "
+                        "zero, or calendar year) and name that column instead.")
+    elif len(text) > 20 and len(levels) > 0.5 * len(text):
+        problems.append(f"Column '{name}' (covariate): {len(levels)} distinct text values in "
+                        f"{len(text)} rows ({rows_text(df, present, id_col)}): an identifier "
+                        "or free text, not a covariate. Recode it into a few categories, or "
+                        "declare it numeric if it holds numbers.")
 
 
 def _role_of(name: str, roles: Roles) -> str:
