@@ -42,7 +42,7 @@ def study_of(cohort: Cohort):
     return _study(cohort.study) if cohort.study else None
 
 
-def _tuple(value) -> tuple:
+def as_tuple(value) -> tuple:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -61,7 +61,7 @@ def data_options(**kwargs) -> DataOptions:
         if value is None:
             continue
         default = known[key].default
-        values[key] = _tuple(value) if isinstance(default, tuple) else value
+        values[key] = as_tuple(value) if isinstance(default, tuple) else value
     return replace(DataOptions(), **values)
 
 
@@ -98,7 +98,7 @@ def _roles(opts: DataOptions, base: Roles | None) -> Roles:
 
 
 def _labels(opts: DataOptions) -> dict:
-    arms = _tuple(opts.arm_labels)
+    arms = as_tuple(opts.arm_labels)
     return {"time_unit": opts.time_unit or None, "arm_labels": arms or None,
             "outcome": opts.outcome or None, "time_zero": opts.time_zero or None,
             "title": opts.title or None}

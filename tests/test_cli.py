@@ -75,9 +75,10 @@ def test_verify_with_a_claims_file(tmp_path, capsys):
     claims = {"manuscript": "x", "terms": {}, "models": {}, "claims": [
         {"id": "d", "quantity": "deaths", "published": 32, "tolerance": {"abs": 0}}]}
     (tmp_path / "c.json").write_text(json.dumps(claims))
-    assert main(["verify", "--claims", str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
+    assert main(["verify", "--claims", str(tmp_path / "c.json"), "--out",
+                 str(tmp_path / "v")]) == 0
     assert "1 agree" in capsys.readouterr().out
-    assert (tmp_path / "paper_vs_reproduced.md").exists()
+    assert (tmp_path / "v" / "paper_vs_reproduced.md").exists()
 
 
 def test_adjust_on_the_bundled_cohort_writes_the_documented_files(tmp_path, capsys):

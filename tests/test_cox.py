@@ -5,7 +5,7 @@ distinct times for 240 rows, non-integer weights, clusters, strata), so Efron's
 correction, weighted risk sets and the weighted Efron score residuals all matter.
 """
 
-import json
+
 import warnings
 from pathlib import Path
 

@@ -23,7 +23,7 @@ from causal_hcc.studies.yang2025 import DEFAULT_CONFOUNDERS
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import match_on_logit
 from causal_hcc.parallel import run_parallel
-from causal_hcc.propensity import fit_logistic
+from causal_hcc.logistic import fit_logistic
 from causal_hcc.weighting import ps_weights
 
 REF = Path(__file__).parent / "reference"

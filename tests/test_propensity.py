@@ -15,9 +15,9 @@ from _fixtures import require_current_matching_fixtures
 from causal_hcc.studies.yang2025 import validate_frame
 from causal_hcc.errors import (CausalHccWarning, CohortError, NotEstimableError,
                                SeparationWarning, SmallSampleWarning)
-from causal_hcc.propensity import (_firth_objective, c_statistic, detect_separation,
-                                   fit_logistic, fit_propensity, fit_propensity_frame,
-                                   natural_spline_basis)
+from causal_hcc.design import natural_spline_basis
+from causal_hcc.logistic import _firth_objective, detect_separation, fit_logistic
+from causal_hcc.propensity import c_statistic, fit_propensity, fit_propensity_frame
 
 REF = Path(__file__).parent / "reference"
 LALONDE = pd.read_csv(REF / "matching_lalonde.csv")

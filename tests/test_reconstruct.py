@@ -16,10 +16,13 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 
-from causal_hcc.studies.yang2025.calibration import COLUMNS, calibration_table
-from causal_hcc.studies.yang2025.reconstruct import (DEFAULT_SEED, ReconstructionParams, _binary_cox_newton,
-                                         _Blocks, bundled_csv_path, cox_efron_fast, km_fast,
-                                         logrank_fast, read_cohort_csv, reconstruct_cohort)
+from causal_hcc.studies.yang2025.calibration import calibration_table
+from causal_hcc.studies.yang2025.reconstruct import (DEFAULT_SEED, ReconstructionParams,
+                                                     bundled_csv_path, read_cohort_csv,
+                                                     reconstruct_cohort)
+from causal_hcc.studies.yang2025.reconstruct_fast import (TieBlocks, binary_cox_newton,
+                                                          cox_efron_fast, km_fast, logrank_fast)
+from causal_hcc.studies.yang2025.targets import COLUMNS
 
 CUTOFF = pd.Timestamp("2024-06-30")
 MONTH_DAYS = 365.25 / 12
@@ -191,13 +194,13 @@ def test_cox_efron_fast_matches_lifelines(cohort):
 
 def test_count_based_binary_cox_equals_general_fit(cohort):
     x = _design(cohort)[["ecog", "milan", "ccr", "non_oligo", "no_local"]].to_numpy()
-    b = _Blocks(cohort["os_months"], cohort["death"])
+    b = TieBlocks(cohort["os_months"], cohort["death"])
     xs = x[b.order]
     risk, deaths = b.block_sums(np.hstack((np.ones((len(xs), 1)), xs)))
     k, f = b.death_block, b.efron_frac[:, None]
     efron = risk[k] - f * deaths[k]
-    beta = _binary_cox_newton(efron[:, :1], efron[:, 1:], cohort["death"].to_numpy() @ x,
-                              np.zeros(5), 30)
+    beta = binary_cox_newton(efron[:, :1], efron[:, 1:], cohort["death"].to_numpy() @ x,
+                             np.zeros(5), 30)
     general = [cox_efron_fast(cohort["os_months"], cohort["death"], x[:, j])[0][0]
                for j in range(5)]
     np.testing.assert_allclose(beta, general, rtol=1e-8)

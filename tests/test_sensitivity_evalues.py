@@ -13,6 +13,7 @@ on those; the formula itself is checked to rtol 1e-12):
   printed output there): checked against the conversion computed by hand here.
 """
 
+import importlib
 import math
 
 import numpy as np
@@ -119,3 +120,43 @@ def test_outcome_proportion_km_by_hand():
     # Deaths at 1 (of 4 at risk) and 3 (of 2): S = 3/4 * 1/2 = 0.375, proportion 0.625.
     assert outcome_proportion_km([1, 2, 3, 4], [1, 0, 1, 0]) == pytest.approx(0.625, rel=1e-12)
     assert np.isclose(outcome_proportion_km([5, 6], [0, 0]), 0.0)
+
+
+# ----------------------------------------------------------------- rare/common cut-off
+def _rr_by_hand(hr: float, common: bool) -> float:
+    """VanderWeele's conversion written out again (independent of hr_to_rr_common)."""
+    if not common:
+        return hr
+    return (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+
+
+def test_common_outcome_cut_off_is_the_documented_15_percent():
+    # DESIGN.md: common = over 15% by the end of follow-up (VanderWeele & Ding 2017).
+    from causal_hcc.sensitivity import COMMON_OUTCOME_THRESHOLD
+    assert COMMON_OUTCOME_THRESHOLD == 0.15
+
+
+@pytest.mark.parametrize("proportion, common", [(0.1499, False), (0.15, False),
+                                                (0.1501, True), (0.2999, True)])
+def test_hr_conversion_exactly_at_the_boundary(proportion, common):
+    # <= 15% is rare (HR used as RR), > 15% is common (HR converted); a cut-off moved to
+    # 30% makes 0.1501 and 0.2999 rare and fails here.
+    result = evalue_hr(1.8, 1.2, 2.7, outcome_proportion=proportion)
+    assert result.outcome_conversion == ("common" if common else "rare")
+    assert result.rr == pytest.approx(_rr_by_hand(1.8, common), rel=1e-12)
+    assert result.rr_lower == pytest.approx(_rr_by_hand(1.2, common), rel=1e-12)
+    rr = _rr_by_hand(1.8, common)
+    assert result.evalue_point == pytest.approx(rr + math.sqrt(rr * (rr - 1)), rel=1e-12)
+    assert f"{proportion:.1%} {'>' if common else '<='} 15%" in result.conversion_reason
+
+
+def test_messages_take_the_cut_off_from_the_constant(monkeypatch):
+    # No message hard-codes "15%": move the constant and every message follows it.
+    ev = importlib.import_module("causal_hcc.sensitivity.evalues")
+    monkeypatch.setattr(ev, "COMMON_OUTCOME_THRESHOLD", 0.30)
+    rare = evalue_hr(1.8, 1.2, 2.7, outcome_proportion=0.2)
+    assert rare.outcome_conversion == "rare" and "<= 30%" in rare.conversion_reason
+    with pytest.raises(ValueError, match="common means > 30%"):
+        evalue_hr(1.8, 1.2, 2.7, common_outcome=True, outcome_proportion=0.2)
+    with pytest.raises(ValueError, match=r"> 0.3 counts as common"):
+        evalue_hr(1.8, 1.2, 2.7)

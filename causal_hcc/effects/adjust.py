@@ -144,7 +144,9 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     landmarks = default_landmarks(cohort.time, unit) if landmarks is None else landmarks
     horizons = (default_horizons(cohort.time, cohort.treated, unit) if horizons is None
                 else horizons)
-    notes = _follow_up_notes(cohort, landmarks, horizons)
+    tx_all = cohort.treated.astype(bool)
+    notes = _follow_up_notes(cohort.time, tx_all, np.ones_like(tx_all), landmarks, horizons,
+                             unit)
     post = cohort.post_baseline_in(covariates)
     if post:
         notes.append(f"Adjusted for {', '.join(post)}, measured after time zero: conditioning "
@@ -180,6 +182,8 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                              else [np.nan] * len(values) for r in reps])
         curves.append(AdjustedCurves(method, estimand, arms[0], arms[1],
                                      curves_table(values, boot)))
+        notes += _follow_up_notes(time, tx == 1, w > 0, opts.landmarks, opts.horizons, unit,
+                                  f"the {method.upper()} ({estimand}) curves")
     settings = {"caliper_sd": caliper_sd, "sd_denominator": matched.sd_denominator,
                 "ratio": ratio, "replace": replace, "order": order, "n_boot": n_boot,
                 "seed": seed, "ties": "efron", "landmarks": list(landmarks),
@@ -191,15 +195,19 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                          cohort.n_excluded)
 
 
-def _follow_up_notes(cohort: Cohort, landmarks, horizons) -> list[str]:
-    """Flag landmarks and horizons beyond an arm's longest follow-up (never silent)."""
-    notes = []
-    tx = cohort.treated.astype(bool)
-    reach = min(cohort.time[tx].max(), cohort.time[~tx].max())
-    late = [t for t in (*landmarks, *horizons) if t > reach]
-    if late:
-        notes.append(f"Times {sorted(set(late))} {cohort.labels.time_unit} lie beyond the "
-                     f"longest follow-up of one arm ({reach:g}): survival there is carried "
-                     "forward from the arm's last observation, not observed.")
-    return notes
+def _follow_up_notes(time, treated, used, landmarks, horizons, unit: str,
+                     what: str = "the data") -> list[str]:
+    """Flag landmarks and horizons beyond the longest follow-up of an arm (never silent).
 
+    ``used`` selects the patients the curves are built on (positive weight): a matched or
+    weighted arm can end earlier than the cohort's.
+    """
+    ends = [time[used & arm].max() if (used & arm).any() else 0.0
+            for arm in (treated, ~treated)]
+    reach = min(ends)
+    late = sorted({float(t) for t in (*landmarks, *horizons) if t > reach})
+    if not late:
+        return []
+    return [f"{what}: times {[f'{t:g}' for t in late]} {unit} lie beyond the longest "
+            f"follow-up of an arm ({reach:g} {unit}); survival there is not observed (a "
+            "landmark is not estimable; an RMST carries the last value forward)."]

@@ -21,8 +21,7 @@ from causal_hcc.effects.estimate import IPTW_ESTIMANDS, EffectEstimate, cohort_a
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import match_on_logit
 from causal_hcc.parallel import run_parallel
-from causal_hcc.propensity import (fit_logistic,
-                                   fit_logistic_many)
+from causal_hcc.logistic import fit_logistic, fit_logistic_many
 from causal_hcc.survival.cox_many import fit_cox_many
 from causal_hcc.weighting import ps_weights
 
@@ -53,7 +52,7 @@ def _multiplicity(draws: np.ndarray, n: int) -> np.ndarray:
 def _replicate_ps(draws, design, tx) -> np.ndarray:
     """Logit PS of every replicate on its resampled rows (B, n): the PS model refitted.
 
-    Most replicates in one batch (:func:`causal_hcc.propensity.fit_logistic_many`, fit_logistic's iterations);
+    Most replicates in one batch (:func:`causal_hcc.logistic.fit_logistic_many`, fit_logistic's iterations);
     the few it flags exactly as before, with fit_logistic on the resampled rows.
     """
     n = draws.shape[1]

@@ -12,8 +12,9 @@ from functools import partial
 import numpy as np
 
 from causal_hcc.data.cohort import Cohort
+from causal_hcc.design import build_design
 from causal_hcc.matching import MatchedSample
-from causal_hcc.propensity import (PropensityModel, build_design)
+from causal_hcc.propensity import PropensityModel
 from causal_hcc.survival.cox import fit_cox
 
 

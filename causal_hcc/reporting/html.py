@@ -111,7 +111,7 @@ def _figure_blocks(captions) -> list[Block]:
 
 
 def build_document(cohort, crude, check, effects, figures=None, *, captions=None,
-                   sensitivity=None, input_notes=(), study=None) -> list:
+                   sensitivity=None, input_notes=(), warnings_seen=(), study=None) -> list:
     """Sections of the report, referring to figures by file stem.
 
     Parameters
@@ -127,6 +127,9 @@ def build_document(cohort, crude, check, effects, figures=None, *, captions=None
     sensitivity : SensitivityReport, optional
     input_notes : sequence of str
         Warnings raised while reading the data.
+    warnings_seen : sequence of str
+        Warnings raised by the analyses, each tagged with its stage and estimand
+        (e.g. ``"[adjust, IPTW ATT] Extreme propensity-score weights: ..."``).
     study : StudyExtras, optional
         A study profile's additions (provenance notes, Cox caption, further sections).
     """
@@ -141,7 +144,10 @@ def build_document(cohort, crude, check, effects, figures=None, *, captions=None
                 Section("What was checked in the input", (
                     Block("pre", cohort.summary()),
                     Block("text", list(input_notes)
-                          or ["No warnings were raised while reading the data."])))]
+                          or ["No warnings were raised while reading the data."]))),
+                Section("Warnings raised by the analyses", (
+                    Block("text", list(dict.fromkeys(warnings_seen))
+                          or ["No warnings were raised by the analyses."]),))]
     if check is not None:
         sections.append(Section("Published vs reproduced", (
             Block("text", narrative.claims_sentence(check)),

@@ -51,6 +51,14 @@ def with_provenance(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return frame.assign(data_provenance=label)[["data_provenance", *frame.columns]]
 
 
+def write_exclusions(cohort, out_dir: str | Path) -> Path:
+    """``exclusions.csv``: row, patient_id and reason of every row left out of the
+    analysis. Always written, with the header only when no row was excluded, so the
+    directory shows that none was."""
+    return write_csv(with_provenance(cohort.exclusions_frame(), cohort.label),
+                     Path(out_dir) / "exclusions.csv")
+
+
 def _save_all(figs: dict, out_dir: Path, formats) -> tuple[list[Path], list]:
     """Save ``{stem: (figure, caption)}``; returns the paths and [(stem, caption)]."""
     written, captions = [], []
@@ -104,9 +112,7 @@ def _crude_files(crude, check, cohort, out_dir, *, formats, warnings_seen, ci_ba
               for g in (crude.arms, *crude.subgroups) for km in (*g.curves, g.overall)]
     written.append(write_csv(with_provenance(pd.concat(curves, ignore_index=True), label),
                              out_dir / "km_curves.csv"))
-    if cohort.n_excluded:
-        written.append(write_csv(with_provenance(cohort.exclusions_frame(), label),
-                                 out_dir / "exclusions.csv"))
+    written.append(write_exclusions(cohort, out_dir))
     if check is not None:
         written += write_claims_table(check, out_dir)
     captions = []
@@ -166,10 +172,12 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
     label = result.label
     # effects.json is the list of estimate records the CLI documents; the context
     # (label, settings, balance) travels in effects_context.json beside it.
-    written = [write_json([dict(e.to_dict(), data_provenance=label, comparison=result.comparison)
+    written = [write_json([dict(e.to_dict(), data_provenance=label, comparison=result.comparison,
+                                n_excluded=result.n_excluded)
                            for e in result.estimates], out_dir / "effects.json"),
                write_json(_effects_context(result, warnings_seen),
-                          out_dir / "effects_context.json")]
+                          out_dir / "effects_context.json"),
+               write_exclusions(cohort, out_dir)]
     balance = pd.concat([t.to_frame().assign(method=name, smd_denominator_used=
                                              t.denominator_description)
                          for name, t in result.balance.items()], ignore_index=True)
@@ -190,11 +198,21 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
     return written, captions
 
 
-def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png,svg"):
-    """sensitivity.json, its CSV tables and figures; returns (paths, [(stem, caption)])."""
+def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png,svg", cohort=None,
+                      warnings_seen=()):
+    """sensitivity.json, its CSV tables and figures; returns (paths, [(stem, caption)]).
+
+    With the ``cohort``, ``sensitivity.json`` records ``n_excluded`` and
+    ``exclusions.csv`` is written beside it; ``warnings_seen`` go into the JSON.
+    """
     out_dir = Path(out_dir)
     payload = sensitivity.to_dict()
+    if cohort is not None:
+        payload["n_excluded"] = cohort.n_excluded
+    payload["warnings"] = list(dict.fromkeys(warnings_seen))
     written = [write_json(payload, out_dir / "sensitivity.json")]
+    if cohort is not None:
+        written.append(write_exclusions(cohort, out_dir))
     label = payload.get("label", "")
     for key in SENSITIVITY_TABLES:
         rows = payload.get(key)
@@ -242,14 +260,15 @@ def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitiv
     written += adjust_written
     sens_caps = []
     if sensitivity is not None:
-        sens_written, sens_caps = write_sensitivity(sensitivity, out_dir, formats=fmt)
+        sens_written, sens_caps = write_sensitivity(sensitivity, out_dir, formats=fmt,
+                                                    cohort=cohort, warnings_seen=warnings_seen)
         written += sens_written
     figures = {p.stem: p.read_bytes() for p in written if p.suffix == ".png"}
     sections = html.build_document(cohort, crude, check, effects, figures,
                                    captions={"crude": crude_caps, "adjust": adjust_caps,
                                              "sensitivity": sens_caps},
                                    sensitivity=sensitivity, input_notes=input_notes,
-                                   study=study)
+                                   warnings_seen=warnings_seen, study=study)
     title = narrative.report_title(cohort)
     written.append(write_markdown(html.render_html(title, sections, figures,
                                                    narrative.SUBTITLE),
@@ -258,4 +277,4 @@ def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitiv
                                                        narrative.SUBTITLE),
                                   out_dir / "report.md"))
     written.append(write_json(run_info or {}, out_dir / "run.json"))
-    return written
+    return list(dict.fromkeys(written))

@@ -4,16 +4,21 @@
   ratios, landmark survival differences; an explicit "no E-value" record for RMST.
 - :mod:`~causal_hcc.sensitivity.unmeasured`: Lin-Psaty-Kronmal tipping points for a binary
   unmeasured confounder, and observed confounders as benchmarks.
-- :mod:`~causal_hcc.sensitivity.immortal_time`: landmark and time-varying Cox analyses of
-  a treatment that starts after time zero (role ``treatment_start``), beside the naive
-  baseline model.
+- :mod:`~causal_hcc.sensitivity.immortal_time`: landmark analyses of a treatment that
+  starts after time zero (role ``treatment_start``), and the naive baseline model beside
+  the landmark and time-varying ones; :mod:`~causal_hcc.sensitivity.time_varying`: the
+  counting-process rows and the time-varying Cox model; both report
+  :class:`~causal_hcc.sensitivity.effect_rows.EffectRow` records.
 - :mod:`~causal_hcc.sensitivity.grid`: the specification grid (the adjusted HR across PS
   covariate sets built from the roles, matching and weighting options); each row one
   :func:`causal_hcc.effects.spec.estimate`.
 - :mod:`~causal_hcc.sensitivity.subgroups`: HRs within the levels of a subgroup variable
   (role ``subgroups``), and tests of interaction.
+- :mod:`~causal_hcc.sensitivity.evalue_records`: E-values of every estimate of an effects
+  report (:func:`effect_evalues`).
 - :mod:`~causal_hcc.sensitivity.analysis`: :func:`run_sensitivity`, everything above in one
-  :class:`SensitivityReport` (E-values of every reported HR included).
+  :class:`SensitivityReport` (E-values of every reported HR included); its text summary is
+  written by :mod:`~causal_hcc.sensitivity.summary`.
 
 Study-specific analyses (Yang 2025's NED null correlation and vascular-invasion what-if)
 live in ``causal_hcc.studies.yang2025`` and are passed in through
@@ -25,20 +30,21 @@ the cohort's unit; Cox models with Efron ties, checked against R's ``survival::c
 
 from causal_hcc.effects.spec import Specification
 from causal_hcc.sensitivity._cox import CountingProcessFit, fit_counting_process_cox
-from causal_hcc.sensitivity.analysis import (EValueRecord, SensitivityReport, TippingPoint,
-                                             effect_evalues, landmark_iptw_hook,
-                                             run_sensitivity)
+from causal_hcc.sensitivity.analysis import (SensitivityReport, TippingPoint,
+                                             landmark_iptw_hook, run_sensitivity)
+from causal_hcc.sensitivity.evalue_records import EValueRecord, effect_evalues
 from causal_hcc.sensitivity.evalues import (COMMON_OUTCOME_THRESHOLD, EValueResult,
                                             evalue_hr, evalue_landmark_difference,
                                             evalue_risk_ratio, evalue_rmst_difference,
                                             evalue_rr, hr_to_rr_common, outcome_proportion_km)
-from causal_hcc.sensitivity.immortal_time import (CountingProcessData, EffectRow,
-                                                  ImmortalTimeComparison, LandmarkAnalysis,
-                                                  LandmarkDataset, TimeVaryingCox,
-                                                  counting_process_cox, counting_process_data,
-                                                  default_immortal_landmarks,
+from causal_hcc.sensitivity.effect_rows import EffectRow
+from causal_hcc.sensitivity.immortal_time import (ImmortalTimeComparison, LandmarkAnalysis,
+                                                  LandmarkDataset, default_immortal_landmarks,
                                                   landmark_analysis, landmark_dataset,
-                                                  naive_vs_immortal_table, time_varying_cox)
+                                                  naive_vs_immortal_table)
+from causal_hcc.sensitivity.time_varying import (CountingProcessData, TimeVaryingCox,
+                                                 counting_process_cox, counting_process_data,
+                                                 time_varying_cox)
 from causal_hcc.sensitivity.grid import (SpecificationGrid, build_specifications,
                                          default_covariate_sets, specification_grid)
 from causal_hcc.sensitivity.subgroups import (InteractionTest, SubgroupAnalysis,

@@ -4,13 +4,14 @@
 :class:`~causal_hcc.effects.EffectsReport`:
 
 1. E-values for every hazard ratio the effects report holds, and for its landmark survival
-   and RMST differences (:func:`effect_evalues`);
+   and RMST differences (:func:`~causal_hcc.sensitivity.evalue_records.effect_evalues`);
 2. the specification grid over the user's covariates (:mod:`~causal_hcc.sensitivity.grid`;
    a study may pass its own ``covariate_sets``);
 3. when the cohort has a ``treatment_start`` role: landmark analyses (crude, adjusted, and
    IPTW ATE with the PS re-estimated among the landmark survivors) and the time-varying
    Cox model with and without the confounders
-   (:mod:`~causal_hcc.sensitivity.immortal_time`); default landmarks: the quartiles of
+   (:mod:`~causal_hcc.sensitivity.immortal_time`,
+   :mod:`~causal_hcc.sensitivity.time_varying`); default landmarks: the quartiles of
    the treatment start among the treated (:func:`default_immortal_landmarks`);
 4. Lin-Psaty-Kronmal tipping-point grids and contours, and observed-confounder benchmarks
    (the binary PS covariates by default), for the **primary** adjusted HR and for the
@@ -28,12 +29,12 @@ estimates the effect among the matchable treated only. ``primary=("psm", "ATT")`
 other method/estimand of the effects report) changes it.
 
 Statistical warnings raised inside a stage become notes of the report; a stage that cannot
-run (a column it needs is absent) is listed in ``unavailable`` with the reason.
+run (a column it needs is absent) is listed in ``unavailable`` with the reason. The text of
+``SensitivityReport.summary()`` is written by :mod:`~causal_hcc.sensitivity.summary`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -46,16 +47,16 @@ from causal_hcc.defaults import SEED
 from causal_hcc.effects import EffectsReport, adjust
 from causal_hcc.effects.spec import Specification, estimate
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
-from causal_hcc.sensitivity.evalues import (EValueResult, evalue_hr,
-                                            evalue_landmark_difference,
-                                            evalue_rmst_difference)
+from causal_hcc.sensitivity.evalue_records import effect_evalues
 from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, SpecificationGrid,
                                          build_specifications, default_covariate_sets,
                                          specification_grid)
-from causal_hcc.sensitivity.immortal_time import (LandmarkAnalysis, TimeVaryingCox,
-                                                  default_immortal_landmarks, landmark_label,
-                                                  landmark_analysis, time_varying_cox)
+from causal_hcc.sensitivity.immortal_time import (LandmarkAnalysis, default_immortal_landmarks,
+                                                  landmark_analysis)
 from causal_hcc.sensitivity.subgroups import SubgroupAnalysis, subgroup_effects
+from causal_hcc.sensitivity.summary import (METHOD_LABELS, sensitivity_summary,
+                                            summary_conclusion)
+from causal_hcc.sensitivity.time_varying import TimeVaryingCox, time_varying_cox
 from causal_hcc.sensitivity.unmeasured import (ConfounderBenchmarks, TippingPointContour,
                                                TippingPointGrid,
                                                observed_confounder_benchmarks,
@@ -67,110 +68,6 @@ TIPPING_HR_U = (0.25, 0.5, 0.75, 1.5, 2.0, 4.0)
 TIPPING_PREVALENCES = tuple(np.round(np.linspace(0, 1, 11), 10))
 #: HR_U values of the contours (p0 from 0 to 1 by 0.01).
 CONTOUR_HR_U = (0.25, 0.5, 2.0, 4.0)
-METHOD_LABELS = {"crude": "crude Cox", "multivariable": "multivariable Cox",
-                 "psm": "PSM", "psm_stratified": "PSM, stratified on matched set",
-                 "iptw": "IPTW", "doubly_robust": "doubly robust (IPTW + covariates)"}
-
-
-# ----------------------------------------------------------------------------- E-values
-@dataclass(frozen=True, kw_only=True)
-class EValueRecord(EValueResult):
-    """E-value of one estimate of an effects report: an :class:`EValueResult` plus which.
-
-    ``method`` and ``estimand`` name the estimate; ``months`` is the landmark or RMST
-    horizon (None for HRs); ``hr`` equals ``estimate`` for HRs and is None otherwise.
-    """
-
-    method: str
-    estimand: str | None
-    months: float | None = None
-    hr: float | None = None
-
-
-def _record(method, estimand, months, result: EValueResult, hr=None) -> EValueRecord:
-    return EValueRecord(**asdict(result), method=method, estimand=estimand, months=months,
-                        hr=hr)
-
-
-def _not_estimable_record(method, estimand, measure, months, estimate, hr, ci, note):
-    nan = float("nan")
-    return EValueRecord(measure=measure, estimate=estimate, ci_lower=ci[0], ci_upper=ci[1],
-                        rr=nan, rr_lower=nan, rr_upper=nan, evalue_point=nan, evalue_ci=nan,
-                        ci_limit="none", direction="null", outcome_conversion="not applicable",
-                        conversion_reason="", estimable=False, note=note, method=method,
-                        estimand=estimand, months=months, hr=hr)
-
-
-def _outcome_proportion(effects: EffectsReport) -> tuple[float, str]:
-    crude = next(e for e in effects.estimates if e.method == "crude")
-    n = crude.n_treated + crude.n_control
-    return crude.events / n, (f"{crude.events} of {n} patients died during follow-up (a "
-                              "lower bound of the proportion dead by its end)")
-
-
-def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None = None
-                   ) -> tuple[EValueRecord, ...]:
-    """E-values for every HR of an effects report, and for its curve differences.
-
-    Parameters
-    ----------
-    effects : EffectsReport
-    outcome_proportion : float, optional
-        Proportion dead by the end of follow-up; default deaths / patients of the crude
-        estimate (32/76 = 42% in the bundled cohort: a common outcome, so HRs are converted
-        to risk ratios, VanderWeele 2020).
-
-    Returns
-    -------
-    tuple of EValueRecord
-        One per estimate (crude, multivariable, PSM, PSM stratified, IPTW ATE/ATT/ATO,
-        doubly robust), then per adjusted curve (PSM, IPTW ATE): each landmark survival
-        difference (risk ratio of death by the landmark, point estimate only) and each RMST
-        difference (no published conversion: a not-estimable record saying so).
-
-    Notes
-    -----
-    :func:`~causal_hcc.sensitivity.evalues.evalue_hr` (R ``EValue::evalues.HR``) on the Wald
-    CI of each HR. Landmark differences carry no CI: the weighted-KM Greenwood SEs of the
-    adjusted curves ignore the estimation of the weights and the matched-set dependence.
-
-    References
-    ----------
-    VanderWeele TJ, Ding P. Ann Intern Med 2017;167:268-274.
-    """
-    reason = ""
-    if outcome_proportion is None:
-        outcome_proportion, reason = _outcome_proportion(effects)
-    nan = float("nan")
-    out = []
-    for e in effects.estimates:
-        if not e.estimable or not all(map(math.isfinite, (e.hr, e.ci_lower, e.ci_upper))):
-            out.append(_not_estimable_record(e.method, e.estimand, "HR", None, e.hr, e.hr,
-                                             (e.ci_lower, e.ci_upper),
-                                             f"HR not estimable: {e.reason}"))
-            continue
-        res = evalue_hr(e.hr, e.ci_lower, e.ci_upper, outcome_proportion=outcome_proportion)
-        rec = _record(e.method, e.estimand, None, res, e.hr)
-        if reason:
-            rec = EValueRecord(**{**asdict(rec), "conversion_reason":
-                                  f"{rec.conversion_reason}; {reason}"})
-        out.append(rec)
-    for curves in effects.curves:
-        for row in curves.table.itertuples():
-            if row.quantity == "rmst":
-                res = evalue_rmst_difference(row.difference, horizon_months=row.months)
-            elif not (math.isfinite(row.treated) and math.isfinite(row.control)):
-                out.append(_not_estimable_record(
-                    curves.method, curves.estimand, "landmark risk difference",
-                    float(row.months), float(row.difference), None, (nan, nan),
-                    f"Survival at {row.months:g} {effects.time_unit} not estimable (beyond "
-                    "follow-up in "
-                    "an arm)."))
-                continue
-            else:
-                res = evalue_landmark_difference(row.treated, row.control, row.months)
-            out.append(_record(curves.method, curves.estimand, float(row.months), res))
-    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- hooks
@@ -376,11 +273,11 @@ class SensitivityReport:
 
     def plain_sentences(self) -> list[str]:
         """The conclusion of :meth:`summary` as plain sentences (for a report's abstract)."""
-        return [line[2:] for line in _summary_conclusion(self) if line.startswith("- ")]
+        return [line[2:] for line in summary_conclusion(self) if line.startswith("- ")]
 
     def summary(self) -> str:
         """What the sensitivity analyses say about the paper's claim, from the numbers."""
-        return _summary(self)
+        return sensitivity_summary(self)
 
 
 PRIMARY_RATIONALE = (
@@ -574,201 +471,3 @@ def effects_estimate(effects: EffectsReport, method: str, estimand: str | None):
         if e.method == method and (estimand is None or e.estimand == estimand):
             return e
     raise NotEstimableError(f"The effects report has no estimate {method} {estimand or ''}.")
-
-
-# ----------------------------------------------------------------------------- summary
-def _hr_text(hr, lo, hi, p=None) -> str:
-    text = f"HR {hr:.2f} (95% CI {lo:.2f}-{hi:.2f}"
-    return text + (f", P {p:.3g})" if p is not None and math.isfinite(p) else ")")
-
-
-def _excludes_1(lo, hi) -> bool:
-    return hi < 1 or lo > 1
-
-
-def _summary(r: SensitivityReport) -> str:
-    treated = r.comparison.split(" vs ")[0]
-    lines = [r.label,
-             f"Sensitivity analyses of {r.comparison}; HR < 1 favours {treated}."]
-    lines += _summary_effects(r) + _summary_grid(r) + _summary_evalues(r)
-    if r.evalues:
-        lines.append(f"Outcome proportion for the E-values: {r.evalues[0].conversion_reason}.")
-    lines += _summary_tipping(r) + _summary_immortal(r) + _summary_subgroups(r)
-    lines += _summary_extras(r) + _summary_conclusion(r)
-    for name, reason in r.unavailable.items():
-        lines.append(f"Not run: {name}: {reason}")
-    if r.notes:
-        lines.append(f"{len(r.notes)} notes (warnings raised inside the analyses) are listed "
-                     "in the report's notes.")
-    return "\n".join(lines)
-
-
-def _summary_effects(r) -> list[str]:
-    crude = r.estimate("crude")
-    out = [f"Crude: {_hr_text(crude.hr, crude.ci_lower, crude.ci_upper, crude.p_value)}."]
-    try:
-        p = r.estimate(*r.primary)
-    except KeyError:
-        return out + [f"Primary adjusted estimate {r.primary}: not in the effects report."]
-    if p.estimable:
-        ess = (f"; effective sample size {p.ess_treated:.1f} treated / {p.ess_control:.1f} "
-               "control" if p.ess_treated is not None else "")
-        out.append(f"Primary adjusted ({METHOD_LABELS.get(p.method, p.method)}"
-                   f"{' ' + p.estimand if p.estimand else ''}): "
-                   f"{_hr_text(p.hr, p.ci_lower, p.ci_upper, p.p_value)}{ess}.")
-    else:
-        out.append(f"Primary adjusted ({p.method} {p.estimand}): not estimable ({p.reason}).")
-    adjusted = [e for e in r.effects.estimates if e.method != "crude" and e.estimable]
-    excl = [e for e in adjusted if _excludes_1(e.ci_lower, e.ci_upper)]
-    out.append(f"Adjusted estimates of the effects report: the 95% CI excludes 1 in "
-               f"{len(excl)} of {len(adjusted)} (HRs from {min(e.hr for e in adjusted):.2f} "
-               f"to {max(e.hr for e in adjusted):.2f})." if adjusted else
-               "No adjusted estimate of the effects report is estimable.")
-    return out
-
-
-def _summary_grid(r) -> list[str]:
-    g = r.grid
-    if g is None:
-        return []
-    c = g.ci_counts()
-    return [f"Specification grid ({c['n_specifications']} specifications, "
-            f"{c['n_estimable']} estimable): {g.headline()} HR median {c['hr_median']:.2f}, "
-            f"range {c['hr_min']:.2f}-{c['hr_max']:.2f}. "
-            + g.headline(max_smd=BALANCE_THRESHOLD), g.denominator_text()]
-
-
-def _summary_evalues(r) -> list[str]:
-    out = []
-    for rec in r.evalues:
-        if rec.measure != "HR" or not rec.estimable:
-            continue
-        if rec.method == "crude" or (rec.method, rec.estimand) == tuple(r.primary):
-            out.append(f"E-value, {METHOD_LABELS.get(rec.method, rec.method)}"
-                       f"{' ' + rec.estimand if rec.estimand else ''} HR {rec.hr:.2f}: "
-                       f"{rec.evalue_point:.2f} for the point estimate, {rec.evalue_ci:.2f} "
-                       f"for the CI ({rec.outcome_conversion} outcome, HR converted to a "
-                       "risk ratio)." if rec.outcome_conversion == "common" else
-                       f"for the CI ({rec.outcome_conversion} outcome).")
-    return out
-
-
-def _summary_tipping(r) -> list[str]:
-    out = []
-    for t in r.tipping_points:
-        if not t.estimable or t.benchmarks is None:
-            continue
-        table = t.benchmarks.table
-        hits = table[table["ci_includes_1"].astype(bool) & table["estimable"].astype(bool)]
-        already = t.ci_lower <= 1 <= t.ci_upper
-        if already:
-            out.append(f"Benchmarks ({t.name} HR {t.hr:.2f}): its CI already includes 1.")
-            continue
-        named = sorted(set(f"{x.confounder} ({x.imbalance})" for x in hits.itertuples()))
-        out.append(f"Benchmarks ({t.name} HR {t.hr:.2f}, CI {t.ci_lower:.2f}-"
-                   f"{t.ci_upper:.2f}): an unmeasured binary confounder as strong and as "
-                   "imbalanced as "
-                   + (", ".join(named) + " would move the CI to include 1." if named else
-                      "any single observed confounder would not move the CI to include 1."))
-    return out
-
-
-def _summary_immortal(r) -> list[str]:
-    out = []
-    if r.landmark is not None:
-        parts = []
-        unit = r.settings.get("time_unit", "months")
-        for d in r.landmark.datasets:
-            rows = [x for x in r.landmark.rows
-                    if x.analysis == landmark_label(d.landmark_months, unit)]
-            parts.append(f"at {d.landmark_months:g} {unit} ({d.n} alive, "
-                         f"{d.n_treated_by_landmark} treated by then) " + ", ".join(
-                             f"{_model_short(x.model)} " + (
-                                 f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
-                                 if x.estimable else "not estimable") for x in rows))
-        out.append("Landmark analyses (HR, treated = treatment started by the "
-                   "landmark): " + "; ".join(parts) + ".")
-    if r.time_varying is not None:
-        parts = [f"{x.model}: " + (f"{x.hr:.2f} ({x.ci_lower:.2f}-{x.ci_upper:.2f})"
-                                   if x.estimable else "not estimable")
-                 for x in r.time_varying.rows]
-        out.append("Treatment as a time-varying covariate: " + "; ".join(parts) + ".")
-    return out
-
-
-def _model_short(model: str) -> str:
-    if model.startswith("adjust hook: "):
-        return model.split(",")[0].replace("adjust hook: ", "")
-    return "adjusted" if model.startswith("adjusted") else model
-
-
-def _summary_subgroups(r) -> list[str]:
-    out = []
-    for s in r.subgroup_analyses or ((r.subgroups,) if r.subgroups is not None else ()):
-        parts = [f"{e.subgroup} {e.method}: " + (
-            f"{e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})" if e.estimable
-            else "not estimable") for e in s.estimates]
-        inter = [f"{t.model} P {t.p_value:.2f}" if t.estimable else f"{t.model} not estimable"
-                 for t in s.interactions]
-        out.append(f"Subgroups by {s.variable}: " + "; ".join(parts) + ". Interaction "
-                   f"(treatment x {s.variable}): " + ", ".join(inter) + ".")
-    return out
-
-
-def _summary_extras(r) -> list[str]:
-    """One or more sentences per extra stage (its ``sentences()``, else its headline)."""
-    out = []
-    for name, result in r.extras.items():
-        if hasattr(result, "sentences"):
-            out += list(result.sentences())
-        else:
-            out.append(f"{name}: " + result.summary().splitlines()[0])
-    return out
-
-
-def _summary_conclusion(r) -> list[str]:
-    out = ["What this says about the claim:"]
-    crude = r.estimate("crude")
-    if crude.estimable:
-        verb = "excludes" if _excludes_1(crude.ci_lower, crude.ci_upper) else "includes"
-        out.append(f"- Unadjusted, the HR is {crude.hr:.2f} and its 95% CI {verb} 1.")
-    try:
-        p = r.estimate(*r.primary)
-    except KeyError:
-        p = None
-    if p is not None and p.estimable:
-        verb = "excludes" if _excludes_1(p.ci_lower, p.ci_upper) else "includes"
-        out.append(f"- After the primary adjustment the HR is {p.hr:.2f} and its 95% CI "
-                   f"{verb} 1.")
-    if r.grid is not None:
-        c = r.grid.ci_counts()
-        b = r.grid.ci_counts(max_smd=BALANCE_THRESHOLD)
-        if c["n_estimable"]:
-            share = c["n_ci_excludes_1"] / c["n_estimable"]
-            out.append(f"- Across analytic choices the CI excludes 1 in {share:.0%} of "
-                       f"estimable specifications ({c['n_ci_excludes_1']} of "
-                       f"{c['n_estimable']}); among those balanced to max |SMD| <= "
-                       f"{BALANCE_THRESHOLD:g}, in {b['n_ci_excludes_1']} of "
-                       f"{b['n_estimable']}.")
-    t = next((t for t in r.tipping_points if t.name == "crude" and t.benchmarks is not None),
-             None)
-    if t is not None:
-        table = t.benchmarks.table
-        hits = table[table["ci_includes_1"].astype(bool) & table["estimable"].astype(bool)
-                     & (table["imbalance"] == "as observed")]
-        if len(hits):
-            out.append("- A single unmeasured confounder no stronger and no more imbalanced "
-                       f"than the observed {', '.join(sorted(set(hits['confounder'])))} "
-                       "would be enough to move the crude CI to include 1.")
-    if r.time_varying is not None:
-        rows = [x for x in r.time_varying.rows if x.estimable]
-        if rows:
-            out.append("- With treatment counted from its start (no immortal time): "
-                       + "; ".join(f"{_model_short(x.model)} HR {x.hr:.2f}, CI "
-                                   + ("excludes" if _excludes_1(x.ci_lower, x.ci_upper)
-                                      else "includes") + " 1" for x in rows) + ".")
-    if r.settings.get("reconstructed"):
-        out.append("- These numbers come from the reconstructed pseudo-cohort: they show what "
-                   "the published aggregates are compatible with, not the study's "
-                   "patient-level results.")
-    return out

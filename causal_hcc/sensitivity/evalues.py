@@ -211,15 +211,17 @@ def _conversion(common_outcome, outcome_proportion) -> tuple[bool, str]:
     if common_outcome is None and by_proportion is None:
         raise ValueError("State whether the outcome is common: pass common_outcome=True/False "
                          "or outcome_proportion= (the proportion with the outcome by the end "
-                         "of follow-up; > 0.15 counts as common). Death in advanced HCC is "
-                         "common.")
+                         f"of follow-up; > {COMMON_OUTCOME_THRESHOLD:g} counts as common). "
+                         "Death in advanced HCC is common.")
     if common_outcome is not None and by_proportion is not None and \
             bool(common_outcome) != by_proportion:
         raise ValueError(f"common_outcome={common_outcome} contradicts outcome_proportion="
-                         f"{outcome_proportion} (common means > 15%).")
+                         f"{outcome_proportion} (common means > "
+                         f"{COMMON_OUTCOME_THRESHOLD:.0%}).")
     if by_proportion is not None:
-        return by_proportion, (f"outcome proportion {outcome_proportion:.1%} "
-                               f"{'>' if by_proportion else '<='} 15% by the end of follow-up")
+        sign = ">" if by_proportion else "<="
+        return by_proportion, (f"outcome proportion {outcome_proportion:.1%} {sign} "
+                               f"{COMMON_OUTCOME_THRESHOLD:.0%} by the end of follow-up")
     return bool(common_outcome), f"stated by the caller (common_outcome={bool(common_outcome)})"
 
 

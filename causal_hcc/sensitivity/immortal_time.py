@@ -11,7 +11,9 @@ standard remedies are provided:
 - time-varying Cox model: treatment is 0 from time zero until it starts and 1 after, on
   counting-process (start, stop] rows.
 
-:func:`naive_vs_immortal_table` sets the naive baseline Cox model beside both. Without a
+Landmark analyses are here; the time-varying model is in
+:mod:`~causal_hcc.sensitivity.time_varying`. :func:`naive_vs_immortal_table` sets the
+naive baseline Cox model beside both. Without a
 ``treatment_start`` role these analyses cannot be run (CohortError saying so, which
 ``run_sensitivity`` lists as unavailable).
 
@@ -39,54 +41,12 @@ import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError
-from causal_hcc.sensitivity._cox import CountingProcessFit, fit_counting_process_cox
-
-
-def naive_text(cohort: Cohort) -> str:
-    lab = cohort.labels
-    return f"{lab.treated} ever vs never, from time zero (reference: {lab.control})"
-
-
-def landmark_text(cohort: Cohort) -> str:
-    return (f"{cohort.labels.treated} started by the landmark vs not (reference: not started "
-            "by the landmark)")
-
-
-def time_varying_text(cohort: Cohort) -> str:
-    return (f"patient-time after the start of {cohort.labels.treated} vs before it or "
-            "without it (reference: untreated patient-time)")
-
-
-def landmark_label(landmark: float, unit: str = "months") -> str:
-    """The ``analysis`` name of a landmark's rows, e.g. 'landmark 3 months'."""
-    return f"landmark {landmark:g} {unit}"
-
-
-def _require_treatment_times(cohort: Cohort) -> str:
-    """The treatment-start column; CohortError when absent or missing for a treated patient."""
-    col = cohort.roles.treatment_start
-    df = cohort.data
-    if not col:
-        raise CohortError(["No treatment-start role: landmark and time-varying analyses need "
-                           "the time from time zero to the start of treatment of every "
-                           "treated patient (role treatment_start; CLI --treatment-start "
-                           "COL); without it immortal time cannot be assessed."])
-    if col not in df:
-        raise CohortError([f"Column '{col}' (treatment start): not in the data. Landmark and "
-                           "time-varying analyses need the time from time zero to the start "
-                           f"of treatment of every treated patient; add the column '{col}' "
-                           "(empty for untreated patients)."])
-    missing = (cohort.treated == 1) & df[col].isna().to_numpy()
-    if missing.any():
-        idx = np.flatnonzero(missing)
-        ids = cohort.ids
-        shown = ", ".join(f"{i + 1} (id {ids[i]})" for i in idx[:5])
-        more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
-        raise CohortError([f"Column '{col}': missing for {len(idx)} treated patients (rows "
-                           f"{shown}{more}). The immortal-time analyses need the treatment "
-                           "start of every treated patient: fill it in, or exclude those "
-                           "patients explicitly (e.g. cohort.subset(...)) and say so."])
-    return col
+from causal_hcc.sensitivity._cox import fit_counting_process_cox
+from causal_hcc.sensitivity.effect_rows import (EffectRow, dummy_coded_frame,
+                                                effect_row_from_fit, effect_row_text,
+                                                landmark_label, landmark_text, model_name,
+                                                naive_text, require_treatment_start)
+from causal_hcc.sensitivity.time_varying import time_varying_cox
 
 
 def default_immortal_landmarks(cohort: Cohort) -> tuple[float, ...]:
@@ -188,7 +148,7 @@ def landmark_dataset(cohort: Cohort, landmark_months: float) -> LandmarkDataset:
     """
     if not landmark_months >= 0:
         raise ValueError(f"landmark_months must be >= 0; got {landmark_months!r}.")
-    start_col = _require_treatment_times(cohort)
+    start_col = require_treatment_start(cohort)
     r = cohort.roles
     df = cohort.data
     L = float(landmark_months)
@@ -218,57 +178,6 @@ def landmark_dataset(cohort: Cohort, landmark_months: float) -> LandmarkDataset:
 
 
 @dataclass(frozen=True)
-class EffectRow:
-    """One treatment HR of an immortal-time comparison (NaN numbers when not estimable)."""
-
-    analysis: str
-    model: str
-    hr: float
-    ci_lower: float
-    ci_upper: float
-    p: float
-    n: int
-    events: int
-    n_treated: int
-    estimable: bool
-    reason: str
-    handles_immortal_time: bool
-    note: str = ""
-    comparison: str = ""
-
-
-def _row_from_fit(analysis, model, fit: CountingProcessFit, term, n, n_treated, handles, note="",
-                  comparison=""):
-    est = fit.term(term)
-    return EffectRow(analysis, model, est["hr"], est["ci_lower"], est["ci_upper"], est["p"],
-                     n, fit.events, n_treated, fit.estimable, fit.reason, handles, note,
-                     comparison)
-
-
-def _design_frame(frame: pd.DataFrame, covariates, levels) -> tuple[pd.DataFrame, list]:
-    """``frame`` with text / declared-categorical covariates dummy-coded (reference level
-    first, as the PS design), and the Cox terms; numeric covariates enter as they are."""
-    terms, added = [], {}
-    for c in covariates:
-        col = frame[c]
-        categorical = c in levels or not pd.api.types.is_numeric_dtype(col) \
-            or pd.api.types.is_bool_dtype(col)
-        if not categorical:
-            terms.append(c)
-            continue
-        lv = tuple(levels.get(c) or sorted(col.dropna().astype(str).unique()))
-        text = col.astype(str)
-        for v in lv[1:]:
-            added[f"{c}[{v}]"] = (text == str(v)).to_numpy(float)
-            terms.append(f"{c}[{v}]")
-    return (frame.assign(**added) if added else frame), terms
-
-
-def _model_name(covariates) -> str:
-    return "crude" if not covariates else "adjusted for " + ", ".join(covariates)
-
-
-@dataclass(frozen=True)
 class LandmarkAnalysis:
     """Treatment HRs at each landmark (crude, covariate-adjusted, and the ``adjust`` hook).
 
@@ -295,15 +204,8 @@ class LandmarkAnalysis:
                  "landmark vs not; Cox, Efron ties; time from the landmark):"]
         for d in self.datasets:
             lines.append("  " + d.summary())
-        lines += ["  " + _row_text(r) for r in self.rows]
+        lines += ["  " + effect_row_text(r) for r in self.rows]
         return "\n".join(lines)
-
-
-def _row_text(r: EffectRow) -> str:
-    head = f"{r.analysis}, {r.model}: n={r.n}, events={r.events}, treated={r.n_treated}: "
-    if not r.estimable:
-        return head + f"not estimable ({r.reason})"
-    return head + f"HR {r.hr:.3f} ({r.ci_lower:.3f}-{r.ci_upper:.3f}), P={r.p:.3g}"
 
 
 AdjustHook = Callable[[Cohort], tuple]
@@ -353,7 +255,7 @@ def landmark_analysis(cohort: Cohort, landmarks=None, covariates=(),
     with ``tx = ttl <= L``. A landmark with an arm empty or without deaths is reported as
     not estimable, with the reason.
     """
-    _require_treatment_times(cohort)
+    require_treatment_start(cohort)
     landmarks = default_immortal_landmarks(cohort) if landmarks is None else tuple(landmarks)
     if not landmarks:
         raise CohortError(["No landmark: no treated patient starts treatment after time zero "
@@ -367,205 +269,17 @@ def landmark_analysis(cohort: Cohort, landmarks=None, covariates=(),
         label = landmark_label(L, cohort.labels.time_unit)
         data = lm.cohort.data
         for covs in ((),) + ((tuple(covariates),) if covariates else ()):
-            frame, terms = _design_frame(data, covs, cohort.levels)
+            frame, terms = dummy_coded_frame(data, covs, cohort.levels)
             fit = fit_counting_process_cox(frame, terms=[r.treatment, *terms],
                                            stop_col=r.time, event_col=r.event,
                                            exposure=r.treatment, conf_level=conf_level)
-            rows.append(_row_from_fit(label, _model_name(covs), fit, r.treatment, lm.n,
+            rows.append(effect_row_from_fit(label, model_name(covs), fit, r.treatment, lm.n,
                                       lm.n_treated_by_landmark, True,
                                       f"{lm.n_reclassified} later starters counted as "
                                       "untreated", landmark_text(cohort)))
         if adjust is not None:
             rows.append(_hook_row(label, adjust, lm.cohort, lm.n_treated_by_landmark))
     return LandmarkAnalysis(tuple(rows), tuple(datasets), cohort.label)
-
-
-@dataclass(frozen=True)
-class CountingProcessData:
-    """Counting-process (start, stop] rows with local therapy as a time-varying covariate.
-
-    ``data`` columns: patient_id, start, stop, death (1 only on a patient's last row if
-    they died), local_therapy (0 before the first local therapy, 1 from then on), then
-    the baseline covariates carried on every row. ``excluded``: patient ids left out and
-    why; ``notes``: conventions applied.
-    """
-
-    data: pd.DataFrame
-    n_patients: int
-    n_split: int
-    excluded: tuple[tuple[str, str], ...]
-    notes: tuple[str, ...]
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.data.copy()
-
-    def summary(self) -> str:
-        lines = [f"{len(self.data)} (start, stop] rows for {self.n_patients} patients; "
-                 f"{self.n_split} treated patients split at the start of local therapy."]
-        lines += [f"Excluded {pid}: {why}" for pid, why in self.excluded]
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-def counting_process_data(cohort: Cohort, covariates=None) -> CountingProcessData:
-    """Split each treated patient's follow-up at the start of treatment.
-
-    Parameters
-    ----------
-    cohort : Cohort
-        Needs the ``treatment_start`` role for every treated patient.
-    covariates : sequence of str, optional
-        Baseline columns to carry on every row; default the cohort's model covariates.
-
-    Returns
-    -------
-    CountingProcessData
-        Columns: the id (``cohort.roles.id``, else ``id``), ``start``, ``stop``, the event
-        column, the treatment column, then the covariates.
-
-    Notes
-    -----
-    Untreated: one row (0, time]. Treated with treatment start t: rows (0, t] with
-    treatment 0 and no event, and (t, time] with treatment 1 carrying the event indicator.
-    t = 0: one row (0, time] treated from time zero. t = time (treatment on the last day of
-    follow-up): one untreated row, since no follow-up remains after the start. time = 0:
-    excluded (a (0, 0] interval is empty; R's coxph refuses it), listed in ``excluded``.
-    Equivalent to R's ``tmerge(..., death = event(time, death), tx = tdc(start))``.
-    """
-    start_col = _require_treatment_times(cohort)
-    r = cohort.roles
-    df = cohort.data
-    id_col = r.id or "id"
-    if covariates is None:
-        covariates = r.model_covariates
-    covariates = list(covariates)
-    zero = cohort.time <= 0
-    ids = cohort.ids
-    excluded = tuple((str(pid), f"{r.time} = 0: no follow-up time, an empty (0, 0] interval")
-                     for pid in ids[zero])
-    d = df.loc[~zero]
-    treated = cohort.treated[~zero] == 1
-    ttl = d[start_col].to_numpy(dtype=float)
-    stop = cohort.time[~zero]
-    event = cohort.event[~zero].astype(int)
-    split = treated & (ttl > 0) & (ttl < stop)
-    at_end = treated & (ttl >= stop)
-    base = d[covariates].reset_index(drop=True)
-    base.insert(0, id_col, ids[~zero])
-    first = base.assign(start=0.0, stop=np.where(split, ttl, stop),
-                        **{r.event: np.where(split, 0, event),
-                           r.treatment: (treated & ~split & ~at_end).astype(int)})
-    second = base.loc[split].assign(start=ttl[split], stop=stop[split],
-                                    **{r.event: event[split], r.treatment: 1})
-    rows = pd.concat([first, second], ignore_index=True)
-    rows["_order"] = np.r_[np.arange(len(first)) * 2, np.flatnonzero(split) * 2 + 1]
-    rows = rows.sort_values("_order", kind="stable").drop(columns="_order")
-    rows = rows[[id_col, "start", "stop", r.event, r.treatment, *covariates]]
-    notes = [f"{r.treatment} is 0 from time zero until {start_col} and 1 after "
-             f"(intervals (start, stop], {cohort.labels.time_unit})."]
-    if at_end.any():
-        notes.append(f"{int(at_end.sum())} treated patients start treatment on their "
-                     "last day of follow-up; they contribute untreated time only.")
-    if (treated & (ttl == 0)).any():
-        notes.append(f"{int((treated & (ttl == 0)).sum())} treated patients start at time "
-                     "zero and are treated throughout.")
-    return CountingProcessData(rows.reset_index(drop=True), int((~zero).sum()),
-                               int(split.sum()), excluded, tuple(notes))
-
-
-def counting_process_cox(frame: pd.DataFrame, covariates, *, start_col: str = "start",
-                         stop_col: str = "stop", event_col: str = "event",
-                         id_col: str | None = None, exposure: str | None = None,
-                         conf_level: float = 0.95) -> CountingProcessFit:
-    """Cox model on any (start, stop] data, Efron ties: R's ``coxph(Surv(start, stop, event)
-    ~ ...)``.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Counting-process rows; times in months (or any unit). Not modified.
-    covariates : sequence of str
-        Numeric covariates, the first usually the time-varying treatment.
-    start_col, stop_col, event_col, id_col : str
-    exposure : str, optional
-        Binary covariate whose both levels must carry events (else not estimable).
-    conf_level : float
-
-    Returns
-    -------
-    CountingProcessFit
-        ``to_frame()`` lists every term: coef, se, hr, ci_lower, ci_upper, p.
-    """
-    return fit_counting_process_cox(frame, terms=list(covariates), stop_col=stop_col,
-                                    event_col=event_col, start_col=start_col, id_col=id_col,
-                                    exposure=exposure, conf_level=conf_level)
-
-
-@dataclass(frozen=True)
-class TimeVaryingCox:
-    """HR of treatment as a time-varying covariate, without and with confounders.
-
-    ``fits``: the full :class:`CountingProcessFit` per model (every term); ``rows``: the
-    treatment HR per model.
-    """
-
-    rows: tuple[EffectRow, ...]
-    fits: tuple[CountingProcessFit, ...]
-    counting_process: CountingProcessData
-    cohort_label: str
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([dataclasses.asdict(r) for r in self.rows])
-
-    def summary(self) -> str:
-        lines = [self.cohort_label, "Treatment as a time-varying covariate (0 before, 1 "
-                 "after its start; Cox, Efron ties, (start, stop] rows):"]
-        lines += ["  " + _row_text(r) for r in self.rows]
-        lines.append("  " + self.counting_process.summary().replace("\n", "\n  "))
-        return "\n".join(lines)
-
-
-def time_varying_cox(cohort: Cohort, covariates=(), conf_level: float = 0.95) -> TimeVaryingCox:
-    """Cox model with local therapy as a time-varying covariate.
-
-    Parameters
-    ----------
-    cohort : Cohort
-        Needs ``months_to_local_therapy`` for every treated patient (else CohortError).
-    covariates : sequence of str
-        Baseline confounders; when given, an adjusted model is fitted besides the crude one.
-    conf_level : float
-
-    Returns
-    -------
-    TimeVaryingCox
-
-    Notes
-    -----
-    R: ``coxph(Surv(start, stop, death) ~ local_therapy + ..., ties = "efron")`` on the
-    rows of :func:`counting_process_data`. The HR compares patient-time after the start of
-    local therapy with patient-time before it or without it, so no immortal time is
-    credited to the treated.
-
-    References
-    ----------
-    Suissa S. Am J Epidemiol 2008;167:492-499.
-    """
-    covariates = tuple(covariates)
-    r = cohort.roles
-    cp = counting_process_data(cohort, covariates)
-    id_col = cp.data.columns[0]
-    rows, fits = [], []
-    for covs in ((),) + ((covariates,) if covariates else ()):
-        frame, terms = _design_frame(cp.data, covs, cohort.levels)
-        fit = counting_process_cox(frame, [r.treatment, *terms], stop_col="stop",
-                                   event_col=r.event, id_col=id_col,
-                                   exposure=r.treatment, conf_level=conf_level)
-        fits.append(fit)
-        rows.append(_row_from_fit(f"time-varying {cohort.labels.treated}", _model_name(covs),
-                                  fit, r.treatment, cp.n_patients, cohort.n_treated, True, "",
-                                  time_varying_text(cohort)))
-    return TimeVaryingCox(tuple(rows), tuple(fits), cp, cohort.label)
 
 
 @dataclass(frozen=True)
@@ -582,7 +296,7 @@ class ImmortalTimeComparison:
     def summary(self) -> str:
         lines = [self.cohort_label, "Local therapy vs none: naive vs immortal-time-aware "
                  "analyses (Cox, Efron ties; HR < 1 favours the treated arm):"]
-        lines += ["  " + _row_text(r) for r in self.rows]
+        lines += ["  " + effect_row_text(r) for r in self.rows]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -613,11 +327,11 @@ def naive_vs_immortal_table(cohort: Cohort, landmarks=None, covariates=(),
     r = cohort.roles
     rows = []
     for covs in ((),) + ((covariates,) if covariates else ()):
-        frame, terms = _design_frame(cohort.data, covs, cohort.levels)
+        frame, terms = dummy_coded_frame(cohort.data, covs, cohort.levels)
         fit = fit_counting_process_cox(frame, terms=[r.treatment, *terms], stop_col=r.time,
                                        event_col=r.event, exposure=r.treatment,
                                        conf_level=conf_level)
-        rows.append(_row_from_fit("naive baseline", _model_name(covs), fit, r.treatment,
+        rows.append(effect_row_from_fit("naive baseline", model_name(covs), fit, r.treatment,
                                   cohort.n, cohort.n_treated, False,
                                   "ever vs never treated from time zero: immortal time "
                                   "credited to the treated", naive_text(cohort)))

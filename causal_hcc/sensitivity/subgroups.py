@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
+from causal_hcc.design import build_design
 from causal_hcc.effects.estimate import cox_effect
 from causal_hcc.effects.spec import Specification, estimate_prepared, prepare
 from causal_hcc.errors import (CohortError, ConvergenceWarning, NotEstimableError,
                                SeparationWarning, SmallSampleWarning)
-from causal_hcc.propensity import build_design
 from causal_hcc.survival.cox import fit_cox
 from causal_hcc.weighting import ps_weights
 

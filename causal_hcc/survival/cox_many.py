@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from causal_hcc.survival.cox import (EPS, LOGLIK_TOL, STEP_TOL, TIES, TOLER_INF, RiskSets,
-                                     check_inputs, group_codes, risk_sets, timefix)
+from causal_hcc.survival.cox import EPS, LOGLIK_TOL, STEP_TOL, TIES, TOLER_INF, check_inputs
+from causal_hcc.survival.risk_sets import RiskSets, group_codes, risk_sets, timefix
 
 
 # ----------------------------------------------------------------------------- many fits

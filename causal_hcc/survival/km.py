@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from causal_hcc._numeric import z_value
-from causal_hcc.survival.cox import timefix
+from causal_hcc.survival.risk_sets import timefix
 
 CONF_TYPES = ("log-log", "log", "plain")
 MEDIAN_TOL = np.sqrt(np.finfo(float).eps)   # print.survfit's tolerance around 0.5

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.survival.cox import CoxFit, RiskSets, information, likelihood_terms
+from causal_hcc.survival.cox import CoxFit
+from causal_hcc.survival.risk_sets import RiskSets, information, likelihood_terms
 
 
 # ----------------------------------------------------------------------------- PH test

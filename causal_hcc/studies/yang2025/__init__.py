@@ -2,8 +2,10 @@
 
 CNLC stage IIIb hepatocellular carcinoma, 40 patients with local therapy of extrahepatic
 metastases vs 36 without. Everything that knows this paper lives here: the data dictionary
-(:mod:`.dictionary`), the published targets and the reconstruction of a pseudo-cohort from
-them (:mod:`.calibration`, :mod:`.reconstruct`), the paper's claims (:mod:`.paper_claims`),
+(:mod:`.dictionary`), the published targets (:mod:`.targets`), the reconstruction of a
+pseudo-cohort from them (:mod:`.reconstruct`, with :mod:`.reconstruct_start`,
+:mod:`.reconstruct_search`, :mod:`.reconstruct_anneal` and :mod:`.reconstruct_fast`) and its
+check (:mod:`.calibration`), the paper's claims (:mod:`.paper_claims`),
 its Table 3 coding (:mod:`.table3`), the NED analysis (:mod:`.ned`), the what-ifs
 (:mod:`.what_ifs`) and a synthetic registry shaped like it (:mod:`.synthetic`).
 
