@@ -343,6 +343,12 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
                 problems.append(f"Column '{name}': values {_found(values, bad)} in "
                                 f"{rows_text(df, bad, id_col)}. Allowed: {list(levels[name])}.")
 
+    if study is None and (labels.treated, labels.control) == ("treated", "control") \
+            and control_code is not None:
+        # No arm labels given: name the arms by the treatment column and its codes, so
+        # every HR says what was compared ("fin = 1 vs fin = 0 (reference)").
+        labels = replace(labels, treated=f"{roles.treatment} = {treated_code}",
+                         control=f"{roles.treatment} = {control_code}")
     drop, reasons = _missing_rows(df, out, needed, missing, problems, id_col)
     if study is not None and study.check is not None:
         study.check(out, df, problems, notes)
