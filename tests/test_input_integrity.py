@@ -176,3 +176,16 @@ def test_excel_sheet_and_header_row(tmp_path):
     assert list(table.columns) == list(frame.columns) and len(table) == len(frame)
     with pytest.raises(CohortError, match="reader failed"):
         read_table(path, sheet="nope")
+
+
+def test_perfect_separation_is_named_when_it_stops_the_run(tmp_path, capsys):
+    frame = pd.read_csv(VETERAN)
+    frame["x"] = (frame["trt"] == 2).astype(int) * 5 + 1      # 6 for treated, 1 for control
+    path = _write(frame, tmp_path / "sep.csv")
+    assert main(["adjust", "--data", path, "--time", "time", "--event", "status",
+                 "--treatment", "trt", "--treated", "2", "--covariates", "karno,x",
+                 "--time-unit", "days", "--bootstrap", "0", "--formats", "none",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = _err(capsys)
+    assert "Complete separation in the propensity model" in err
+    assert "x = 1: 0 treated, 69 control; x = 6: 68 treated, 0 control" in err

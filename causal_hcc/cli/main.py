@@ -182,6 +182,8 @@ def _dispatch(args) -> int:
         return args.func(args)
     except (CohortError, NotEstimableError) as exc:
         print(f"causal-hcc {args.command}: {exc}", file=sys.stderr)
+        for line in args.run.tagged():
+            print(f"  after the warning {line}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno not in _USER_OS_ERRORS:

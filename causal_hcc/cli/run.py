@@ -27,14 +27,18 @@ class Run:
 
     @contextmanager
     def stage(self, name: str):
+        # Recorded even when the stage fails: a warning raised before an error (e.g. the
+        # separation that later leaves no match) is often what explains it.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            yield
-        for w in caught:
-            if issubclass(w.category, CausalHccWarning):
-                self.analysis.append((name, str(w.message)))
-            else:
-                self.library.append(w)
+            try:
+                yield
+            finally:
+                for w in caught:
+                    if issubclass(w.category, CausalHccWarning):
+                        self.analysis.append((name, str(w.message)))
+                    else:
+                        self.library.append(w)
 
     def messages(self, stage: str) -> list[str]:
         return list(dict.fromkeys(m for s, m in self.analysis if s == stage))
