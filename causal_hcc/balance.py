@@ -6,7 +6,8 @@ Table 1 variables): the
 (weighted) mean or proportion per arm (each category level its own row), the standardised
 mean difference, the variance ratio and the (weighted) Kolmogorov-Smirnov statistic. The SMD
 denominator comes from the unadjusted sample and is the same before and after adjustment:
-the treated arm's SD for matching and ATT weights (MatchIt's ``summary()``), the pooled
+the treated arm's SD for matching and ATT weights (MatchIt's ``summary()``), the control
+arm's SD for the ATC (controls are the target population), the pooled
 sqrt((s1^2 + s0^2) / 2) for ATE and overlap weights (cobalt's default). Binary variables use
 the variance p(1 - p), continuous ones the unbiased (weighted) variance.
 """
@@ -27,6 +28,8 @@ THRESHOLD = 0.1
 DENOMINATORS = {
     "treated": "SD of the treated arm in the unadjusted sample (MatchIt summary(); "
                "matching and ATT)",
+    "control": "SD of the control arm in the unadjusted sample (MatchIt summary() with "
+               "estimand = 'ATC'; ATC matching and weights)",
     "pooled": "pooled SD sqrt((s1^2 + s0^2) / 2) of the unadjusted sample (cobalt default; "
               "ATE and overlap weights)",
 }
@@ -46,7 +49,7 @@ class BalanceTable:
         dividing the difference), imbalanced_before/after (|SMD| > threshold).
     adjustment : str
         "unadjusted", or how the matched sample / weights were made.
-    smd_denominator : {"treated", "pooled"}
+    smd_denominator : {"treated", "control", "pooled"}
     n_before, n_after, ess_after : dict
         Patients per arm; weighted n (sum of weights) and effective sample size after.
     """
@@ -217,8 +220,9 @@ def _one_row(x, treated, w, binary, denominator):
                                          else weighted_variance(x[sel], w[sel]))
         out[f"n_{arm}_after"] = float(np.sum(w[sel] * x[sel]))
     pooled = np.sqrt((var_before["treated"] + var_before["control"]) / 2)
-    sd = np.sqrt(var_before["treated"]) if denominator == "treated" else pooled
-    if sd < _TINY:   # e.g. a level absent from the treated arm: fall back, as MatchIt does
+    sd = (np.sqrt(var_before[denominator]) if denominator in ("treated", "control")
+          else pooled)
+    if sd < _TINY:   # e.g. a level absent from the focal arm: fall back, as MatchIt does
         sd = pooled if pooled >= _TINY else np.nan
     out["sd_denominator"] = sd
     for when in ("before", "after"):
@@ -262,7 +266,7 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
         numeric, binary when 0/1, else continuous.
     weights : array (n,), optional
         Matching or propensity weights (0 = not in the adjusted sample); None: unadjusted.
-    smd_denominator : {"pooled", "treated"}
+    smd_denominator : {"pooled", "treated", "control"}
     ps_covariates : sequence of str
         Marked as such in the table.
     threshold : float
@@ -329,6 +333,17 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
                         adjusted=adjusted, notes=tuple(notes))
 
 
+def focal_denominator(estimand: str | None, matching: bool = False) -> str:
+    """SMD denominator of an estimand: the target arm's SD (treated for ATT and for
+    matching, control for ATC), pooled for ATE and overlap weights."""
+    head = (estimand or "").split(" ")[0]
+    if head == "ATC":
+        return "control"
+    if head == "ATT" or (matching and head != "ATE"):
+        return "treated"
+    return "pooled"
+
+
 def _describe(adjustment) -> tuple[str, str | None, str, np.ndarray | None]:
     """(description, estimand, default SMD denominator, weights) of an adjustment."""
     if adjustment is None:
@@ -338,7 +353,8 @@ def _describe(adjustment) -> tuple[str, str | None, str, np.ndarray | None]:
                f"caliper {adjustment.caliper_sd:g} SD of the logit PS")
         return (f"matching ({adjustment.method} 1:{adjustment.ratio}, "
                 f"{'with' if adjustment.replace else 'without'} replacement, {cal}; "
-                "MatchIt weights)", adjustment.estimand, "treated",
+                "MatchIt weights)", adjustment.estimand,
+                focal_denominator(adjustment.estimand, matching=True),
                 np.asarray(adjustment.weights))
     if isinstance(adjustment, Weights):
         extra = [x for x, on in (("stabilised", adjustment.stabilized),
@@ -346,7 +362,7 @@ def _describe(adjustment) -> tuple[str, str | None, str, np.ndarray | None]:
                                  (f"truncated at percentiles {adjustment.truncate}",
                                   adjustment.truncate)) if on]
         return (f"weighting ({adjustment.estimand}" + "".join(f", {e}" for e in extra) + ")",
-                adjustment.estimand, "treated" if adjustment.estimand == "ATT" else "pooled",
+                adjustment.estimand, focal_denominator(adjustment.estimand),
                 np.asarray(adjustment.weights))
     raise TypeError("adjustment must be a MatchedSample, a Weights object or None, not "
                     f"{type(adjustment).__name__}")
@@ -367,8 +383,9 @@ def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = N
         (``cohort.roles.balance_variables``) present in its data.
     ps_covariates : sequence of str, optional
         Default: those of the adjustment, else the cohort's PS covariates.
-    smd_denominator : {"treated", "pooled"}, optional
-        Default: "treated" for matching and ATT weights, "pooled" otherwise.
+    smd_denominator : {"treated", "control", "pooled"}, optional
+        Default: "treated" for matching and ATT weights, "control" for ATC matching and
+        weights, "pooled" otherwise (ATE, ATO).
     threshold : float
         |SMD| above it is flagged (0.1).
 
@@ -405,3 +422,41 @@ def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = N
                          smd_denominator=smd_denominator or default_denominator,
                          ps_covariates=tuple(ps_covariates), threshold=threshold,
                          adjustment=description, estimand=estimand, label=cohort.label)
+
+
+RESIDUAL_COLUMNS = ["method", "estimand", "variable", "level", "ps_covariate", "smd_before",
+                    "smd_after", "sd_denominator_used"]
+
+
+def residual_imbalance(tables: dict, threshold: float | None = None) -> pd.DataFrame:
+    """Every variable (level) still above |SMD| ``threshold`` after each adjustment.
+
+    Parameters
+    ----------
+    tables : dict
+        ``{method name: BalanceTable}`` (e.g. ``EffectsReport.balance``); each table covers
+        the PS covariates and every other balance variable of the cohort.
+    threshold : float, optional
+        Default: each table's own (0.1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method and variable (level) with |SMD after| > threshold, largest
+        first within each method: method, estimand, variable, level, ps_covariate,
+        smd_before, smd_after, sd_denominator_used.
+    """
+    frames = []
+    for name, table in tables.items():
+        if not table.adjusted:
+            continue
+        cut = table.threshold if threshold is None else threshold
+        rows = table.rows[np.abs(table.rows["smd_after"].astype(float)) > cut]
+        rows = rows.iloc[np.argsort(-np.abs(rows["smd_after"].to_numpy(float)),
+                                    kind="stable")]
+        frames.append(rows.assign(method=name, estimand=table.estimand,
+                                  sd_denominator_used=table.smd_denominator)
+                      [RESIDUAL_COLUMNS])
+    if not frames:
+        return pd.DataFrame(columns=RESIDUAL_COLUMNS)
+    return pd.concat(frames, ignore_index=True)

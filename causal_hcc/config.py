@@ -16,6 +16,11 @@ from causal_hcc import defaults
 from causal_hcc.errors import CohortError
 
 
+#: Values of ``[adjust] primary`` (causal_hcc.identification.choose_primary).
+PRIMARY_CHOICES = ("auto", "ATE", "ATT", "ATC", "ATO")
+TIES_CHOICES = ("all", "matchit")
+
+
 def opt(default, help_text: str = ""):
     """A config option: its default and the one-line help printed by --defaults."""
     return field(default=default, metadata={"help": help_text})
@@ -74,6 +79,10 @@ class AdjustOptions:
     seed: int = opt(defaults.SEED, "bootstrap and random matching order")
     horizons: tuple = opt((), "RMST horizons in the data's unit (empty: the study's, or the "
                               "latest landmarks both arms reach)")
+    primary: str = opt("auto", "primary IPTW estimand: auto (the first identified of ATE, ATT, "
+                               "ATC, ATO), ATE, ATT, ATC or ATO")
+    ties: str = opt("all", "PS ties in matching: all (order-free, tied partners share the "
+                           "weight) or matchit (MatchIt's greedy rule; row order decides)")
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,12 @@ def load_config(path: str | Path | None = None) -> Config:
                 continue
             changes[key] = _coerce(f"[{section}] {key}", known[key], value, problems)
         config = replace(config, **{section: replace(current, **changes)})
+    if config.adjust.primary not in PRIMARY_CHOICES:
+        problems.append(f"[adjust] primary: {config.adjust.primary!r}; use one of "
+                        f"{list(PRIMARY_CHOICES)}.")
+    if config.adjust.ties not in TIES_CHOICES:
+        problems.append(f"[adjust] ties: {config.adjust.ties!r}; use one of "
+                        f"{list(TIES_CHOICES)}.")
     if problems:
         raise CohortError(problems, header=f"Config file {path}:")
     return config

@@ -52,3 +52,12 @@ class OverlapWarning(CausalHccWarning):
 
 class SmallSampleWarning(CausalHccWarning):
     """Too few events or patients for the model asked for (e.g. events per variable < 10)."""
+
+
+class TimeZeroWarning(CausalHccWarning):
+    """A covariate measured after time zero is adjusted for; names the covariate."""
+
+
+class PositivityWarning(OverlapWarning):
+    """An estimand is not identified: part of its target population has no counterpart in
+    the other arm (:mod:`causal_hcc.identification`); names the estimates."""

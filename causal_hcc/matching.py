@@ -1,10 +1,18 @@
 """Propensity-score matching on the logit of the PS -> MatchedSample.
 
-Greedy nearest-neighbour matching reproduces MatchIt's ``method = "nearest"`` pair for
-pair: treated patients are taken from the largest score down (``m.order = "largest"``), each
-takes the nearest still-available control on the logit scale (on a tie, the lower score),
-none when the nearest lies outside the caliper; 1:k matching proceeds in k rounds, as
-MatchIt does. Optimal pair matching (``method="optimal"``) minimises the total distance
+The focal units are the treated patients for the ATT and the controls for the ATC (MatchIt
+``estimand = "ATC"``). Two tie rules for greedy nearest-neighbour matching:
+
+* ``ties="matchit"`` reproduces MatchIt's ``method = "nearest"`` pair for pair: focal
+  patients are taken from the largest score down for the ATT and the smallest up for the
+  ATC (MatchIt's default ``m.order``), each takes the nearest still-available partner on the
+  logit scale (on a tie, the lower score; among equal scores, the one just before it in row
+  order), none when the nearest lies outside the caliper; 1:k matching proceeds in k
+  rounds, as MatchIt does. With tied scores the result depends on the row order.
+* ``ties="all"`` (order-free): focal patients with the same score form one block, and the
+  block takes ALL available partners at the nearest distance, sharing their weight
+  (details in :func:`match_on_logit`). Permuting the rows changes nothing.
+ Optimal pair matching (``method="optimal"``) minimises the total distance
 with :func:`scipy.optimize.linear_sum_assignment`. The algorithms are in
 :mod:`causal_hcc.matching_algorithms`; this module checks the options and builds the
 :class:`MatchedSample` (match matrix, weights, subclasses).
@@ -19,10 +27,15 @@ import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError
-from causal_hcc.matching_algorithms import greedy_match, optimal_match
+from causal_hcc.matching_algorithms import greedy_match, optimal_match, tied_match
 from causal_hcc.propensity import PropensityModel
 
 ORDERS = ("largest", "smallest", "random", "data")
+TIES = ("all", "matchit")
+ESTIMANDS = ("ATT", "ATC")
+#: MatchIt 4.5.1's default m.order for a numeric distance, per estimand.
+DEFAULT_ORDER = {"ATT": "largest", "ATC": "smallest"}
+FOCAL_LABEL = {"ATT": "treated", "ATC": "controls"}
 SD_DENOMINATORS = {
     "all": "sample SD (n - 1) of the logit PS over all patients (MatchIt std.caliper)",
     "pooled": "pooled within-arm SD of the logit PS, sqrt((s1^2 + s0^2) / 2) (Austin 2011)",
@@ -37,23 +50,30 @@ class MatchedSample:
     ----------
     patient_id, treated, logit_ps : numpy.ndarray
         Per patient, in the cohort's row order.
-    match_matrix : numpy.ndarray (n_treated, ratio)
-        Row i: the controls (row indices) matched to the i-th treated patient in row order,
-        in the order they were matched; -1 = none.
+    match_matrix : numpy.ndarray (n_focal, ratio)
+        Row i: the partners (row indices) matched to the i-th focal patient (treated for
+        the ATT, control for the ATC) in row order, in the order they were matched;
+        -1 = none. Empty (n_focal, 0) with ``ties="all"``: see ``sets``.
     subclass : numpy.ndarray
-        Matched-set number per patient (1, 2, ... by the treated patient's row order);
-        -1 for unmatched patients, and for everyone when matching with replacement (sets
-        then overlap: see :meth:`pairs_frame`).
+        Matched-set number per patient (``ties="matchit"``: 1, 2, ... by the focal
+        patient's row order; ``ties="all"``: by exact stratum, then score); -1 for
+        unmatched patients, and for everyone when matching with replacement (sets then
+        overlap: see :meth:`pairs_frame`).
     weights : numpy.ndarray
-        MatchIt's matching weights: matched treated 1; a control gets 1/k from each
-        treated patient matched to it with k controls, then control weights are scaled to
-        sum to the number of distinct matched controls; unmatched 0.
+        MatchIt's matching weights: matched focal patients 1; a partner gets 1/k from each
+        focal patient matched to it with k partners, then partner weights are scaled to
+        sum to the number of distinct matched partners; unmatched 0.
     caliper_sd, caliper : float or None
         Caliper in SDs of the logit PS, and in logit units (caliper_sd * sd_value).
     sd_denominator, sd_value : str, float
         Which SD of the logit PS scales the caliper ("all" or "pooled"), and its value.
     estimand : str
-        "ATT", or "ATT among the matchable treated" when treated patients were dropped.
+        "ATT" / "ATC", or "ATT among matched treated" / "ATC among matched controls" when
+        focal patients were left unmatched (the target population then shrinks).
+    ties : str
+        "matchit" (MatchIt's greedy rule, row order breaks ties) or "all" (order-free).
+    sets : tuple of (numpy.ndarray, numpy.ndarray)
+        ``ties="all"`` only: per matched set, the focal rows and the partner rows.
     """
 
     label: str
@@ -76,6 +96,22 @@ class MatchedSample:
     weights: np.ndarray
     estimand: str
     notes: tuple[str, ...] = field(default=())
+    ties: str = "matchit"
+    sets: tuple = field(default=())
+
+    @property
+    def target(self) -> str:
+        """"ATT" or "ATC": the estimand without the "among matched" qualifier."""
+        return self.estimand.split(" ")[0]
+
+    @property
+    def focal(self) -> np.ndarray:
+        """True for the focal patients (treated for the ATT, controls for the ATC)."""
+        return (self.treated == 1) if self.target == "ATT" else (self.treated == 0)
+
+    @property
+    def unmatched_focal_ids(self) -> tuple[str, ...]:
+        return tuple(self.patient_id[self.focal & ~self.matched])
 
     @property
     def n_treated(self) -> int:
@@ -111,16 +147,26 @@ class MatchedSample:
                              "subclass": sub, "weight": self.weights})
 
     def pairs_frame(self) -> pd.DataFrame:
-        """One row per matched treated-control pair: matched_set, slot, ids, distance."""
-        t_rows = np.flatnonzero(self.treated == 1)
+        """One row per matched treated-control pair: matched_set, slot, ids, distance.
+
+        ``slot`` is the partner's place among the focal patient's partners. With
+        ``ties="all"`` every focal patient of a set is paired with every partner of it.
+        """
+        pairs = []
+        if self.ties == "all":
+            for k, (focal_rows, partner_rows) in enumerate(self.sets):
+                pairs += [(k + 1, slot + 1, f, p) for f in focal_rows
+                          for slot, p in enumerate(partner_rows)]
+        else:
+            for i, f in enumerate(np.flatnonzero(self.focal)):
+                pairs += [(i + 1, slot + 1, f, p)
+                          for slot, p in enumerate(self.match_matrix[i]) if p >= 0]
         rows = []
-        for i, t in enumerate(t_rows):
-            for slot, c in enumerate(self.match_matrix[i]):
-                if c >= 0:
-                    rows.append({"matched_set": i + 1, "slot": slot + 1,
-                                 "treated_id": self.patient_id[t],
-                                 "control_id": self.patient_id[c],
-                                 "distance": abs(self.logit_ps[t] - self.logit_ps[c])})
+        for matched_set, slot, f, p in pairs:
+            t, c = (f, p) if self.treated[f] == 1 else (p, f)
+            rows.append({"matched_set": matched_set, "slot": slot,
+                         "treated_id": self.patient_id[t], "control_id": self.patient_id[c],
+                         "distance": abs(self.logit_ps[t] - self.logit_ps[c])})
         return pd.DataFrame(rows, columns=["matched_set", "slot", "treated_id", "control_id",
                                            "distance"])
 
@@ -130,16 +176,18 @@ class MatchedSample:
                f"units (SD {self.sd_value:.4f}: {SD_DENOMINATORS[self.sd_denominator]})")
         how = (f"{self.method} 1:{self.ratio} matching on the logit of the propensity score, "
                f"{'with' if self.replace else 'without'} replacement"
-               + (f", order '{self.order}'" if self.method == "nearest" else "")
+               + (f", order '{self.order}', ties '{self.ties}'" if self.method == "nearest"
+                  else "")
                + (f" (seed {self.seed})" if self.order == "random" else "")
                + (f", exact on {', '.join(self.exact)}" if self.exact else ""))
         lines = [self.label, how.capitalize() + f"; {cal}.",
                  f"Matched: {self.n_matched_treated} of {self.n_treated} treated, "
                  f"{self.n_matched_control} of {self.n_control} controls.",
-                 f"Estimand: {self.estimand}."]
-        if self.unmatched_treated_ids:
-            lines.append(f"Unmatched treated ({len(self.unmatched_treated_ids)}): "
-                         + ", ".join(self.unmatched_treated_ids) + ".")
+                 f"Estimand: {self.estimand} (focal patients: {FOCAL_LABEL[self.target]})."]
+        if self.unmatched_focal_ids:
+            lines.append(f"Unmatched {FOCAL_LABEL[self.target]} "
+                         f"({len(self.unmatched_focal_ids)}): "
+                         + ", ".join(self.unmatched_focal_ids) + ".")
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -189,10 +237,38 @@ def _subclass(match_matrix, treated, replace) -> np.ndarray:
     return sub
 
 
+def set_weights(sets, is_focal: np.ndarray) -> np.ndarray:
+    """MatchIt-style weights of matched sets (``ties="all"``).
+
+    Each focal patient of a set with k partners gives 1/k to each partner (so a partner of a
+    set with f focal patients and k partners gets f/k), focal patients get 1, partner
+    weights are scaled to sum to the number of distinct matched partners: the same rule as
+    :func:`matching_weights`, for sets of any shape.
+    """
+    weights = np.zeros(len(is_focal))
+    for focal_rows, partner_rows in sets:
+        weights[focal_rows] = 1.0
+        np.add.at(weights, partner_rows, len(focal_rows) / len(partner_rows))
+    partner = ~np.asarray(is_focal, dtype=bool)
+    # The partner weights sum to the number of focal patients matched (each set gives
+    # f x 1/k x k = f). Using that integer, rather than a float sum over the rows, keeps
+    # the weights independent of the row order to the last bit.
+    total = sum(len(focal_rows) for focal_rows, _ in sets)
+    if total > 0:
+        weights[partner] *= np.sum(weights[partner] > 0) / total
+    return weights
+
+
 # ---------------------------------------------------------------- public entry points
-def _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, seed):
+def _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, seed,
+                   estimand="ATT", ties="matchit"):
     if method not in ("nearest", "optimal"):
         raise ValueError(f"method must be 'nearest' or 'optimal', not {method!r}")
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"estimand must be one of {ESTIMANDS} for matching, not "
+                         f"{estimand!r} (the ATE: use subclassification or weighting)")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
     if not isinstance(ratio, (int, np.integer)) or ratio < 1:
         raise ValueError(f"ratio must be a positive integer (1:k matching), not {ratio!r}")
     if caliper_sd is not None and not caliper_sd > 0:
@@ -206,6 +282,9 @@ def _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, se
     if order == "random" and seed is None:
         raise ValueError("order='random' needs an integer seed= (results must be "
                          "reproducible).")
+    if ties == "all" and order == "data":
+        raise ValueError("order='data' makes matching depend on the row order; with "
+                         "ties='all' use 'largest', 'smallest' or 'random'.")
     if method == "optimal" and replace:
         raise ValueError("Optimal matching with replacement is nearest-neighbour matching "
                          "with replacement; use method='nearest', replace=True.")
@@ -223,10 +302,11 @@ def logit_sd(logit_ps, treated, sd_denominator: str = "all") -> float:
 
 def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1,
                    caliper_sd: float | None = 0.2, sd_denominator: str = "all",
-                   replace: bool = False, order: str = "largest", seed: int | None = None,
+                   replace: bool = False, order: str | None = None, seed: int | None = None,
                    exact_strata=None, patient_id=None, exact: tuple[str, ...] = (),
-                   covariates: tuple[str, ...] = (), label: str = "") -> MatchedSample:
-    """Match treated to control patients on the logit of the propensity score (arrays).
+                   covariates: tuple[str, ...] = (), label: str = "",
+                   estimand: str = "ATT", ties: str = "matchit") -> MatchedSample:
+    """Match patients of one arm to the other on the logit of the propensity score.
 
     Parameters
     ----------
@@ -238,16 +318,17 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
         (minimum total distance; pairs outside the caliper or across exact strata are
         forbidden, so the most pairs are formed first, then the closest).
     ratio : int
-        Controls per treated patient (1:k).
+        Partners per focal patient (1:k).
     caliper_sd : float or None
         Caliper in SDs of the logit PS (default 0.2, Austin 2011); None for no caliper.
     sd_denominator : {"all", "pooled"}
         "all": sample SD (n - 1) over all patients (MatchIt ``std.caliper = TRUE``);
         "pooled": sqrt((s1^2 + s0^2) / 2) within arms (Austin 2011).
     replace : bool
-        Controls may be reused (order then does not matter).
-    order : {"largest", "smallest", "random", "data"}
-        Order in which treated patients choose (MatchIt ``m.order``); "random" uses
+        Partners may be reused.
+    order : {"largest", "smallest", "random", "data"}, optional
+        Order in which focal patients choose (MatchIt ``m.order``); default MatchIt's:
+        "largest" for the ATT, "smallest" for the ATC. "random" uses
         ``numpy.random.default_rng(seed)`` (not R's generator).
     seed : int, optional
         Required for ``order="random"``.
@@ -255,6 +336,12 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
         Match only within equal values (e.g. codes of the ``exact`` variables).
     patient_id : array (n,), optional
     exact, covariates, label : audit trail carried into the result.
+    estimand : {"ATT", "ATC"}
+        Focal patients: the treated (ATT) or the controls (ATC, MatchIt ``estimand =
+        "ATC"``: every control looks for treated partners).
+    ties : {"matchit", "all"}
+        "matchit": MatchIt's greedy rule (row order breaks ties in the score).
+        "all": order-free; see Notes.
 
     Returns
     -------
@@ -263,19 +350,32 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
     Raises
     ------
     NotEstimableError
-        No treated patient has a control within the caliper (and exact strata).
+        No focal patient has a partner within the caliper (and exact strata).
 
     Notes
     -----
-    Agrees pair for pair with MatchIt 4.5.1 ``matchit(method = "nearest", distance =
-    logit_ps * 2^26, caliper = 0.2, std.caliper = TRUE)`` (the scaling works around a
-    4.5.1 bug; see tests/reference/matching.R), including 1:k, replacement, m.order and
-    exact, with one exception: in rounds 2..k of 1:k matching MatchIt 4.5.1 checks "already
-    matched to this patient" against the wrong row (a 0-/1-based index mix-up), so it can
-    match the same control twice (with replacement) or skip an available one. We take the
-    k nearest distinct controls; tests/test_matching.py shows, with a port of MatchIt's C++
-    loop, that this bug is the only difference. Greedy matching sorts once and finds the
-    nearest available control by union-find over sorted positions: O(n log n).
+    ``ties="matchit"`` agrees pair for pair with MatchIt 4.5.1 ``matchit(method =
+    "nearest", distance = logit_ps * 2^26, caliper = 0.2, std.caliper = TRUE, estimand =
+    "ATT" | "ATC")`` (the scaling works around a 4.5.1 bug; see tests/reference/matching.R,
+    estimands.R and public.R), including 1:k, replacement, m.order and exact, with one
+    exception: in rounds 2..k of 1:k matching MatchIt 4.5.1 checks "already matched to this
+    patient" against the wrong row (a 0-/1-based index mix-up), so it can match the same
+    control twice (with replacement) or skip an available one. We take the k nearest
+    distinct partners; tests/test_matching.py shows, with a port of MatchIt's C++ loop,
+    that this bug is the only difference. Greedy matching sorts once and finds the nearest
+    available partner by union-find over sorted positions: O(n log n).
+
+    ``ties="all"``, the order-free rule. Scores within 1e-10 (relative) of each other are
+    one *level*. All focal patients at one level form a block, and blocks choose in
+    ``order`` (by level). In round r = 1..k a block of f patients that holds fewer than
+    r * f partners takes ALL still-available partners at the nearest partner level within
+    the caliper (both neighbouring levels when they are equally far). The block and its
+    partners are one matched set: focal patients weight 1, each partner f / (number of
+    partners), partners then scaled as MatchIt does. No step looks at a row number, so any
+    permutation of the rows (both arms) gives the same sets and weights, bit for bit.
+    Without ties (every level holds one patient of an arm) and ``ratio=1`` it equals the
+    MatchIt rule. With a discrete PS and a tight caliper it becomes exact matching on the
+    PS level, weighted as MatchIt's ``method = "exact"``.
 
     References
     ----------
@@ -285,9 +385,14 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
     Ho D, Imai K, King G, Stuart EA (2011). MatchIt: nonparametric preprocessing for
     parametric causal inference. J Stat Softw 42(8).
     """
-    _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, seed)
+    order = DEFAULT_ORDER.get(estimand, "largest") if order is None else order
+    _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, seed,
+                   estimand, ties)
     score = np.asarray(logit_ps, dtype=float)
     is_treated = np.asarray(treated).astype(int) == 1
+    is_focal = is_treated if estimand == "ATT" else ~is_treated
+    focal_word, partner_word = (("treated patient", "control") if estimand == "ATT"
+                                else ("control", "treated patient"))
     n = len(score)
     ids = (np.array([str(i + 1) for i in range(n)], dtype=object) if patient_id is None
            else np.asarray(patient_id).astype(str).astype(object))
@@ -298,52 +403,91 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
                                 "(e.g. method='firth') before matching.")
     sd_value = logit_sd(score, is_treated, sd_denominator)
     caliper = None if caliper_sd is None else caliper_sd * sd_value
-    strata = None if exact_strata is None else pd.factorize(
-        pd.Series(np.asarray(exact_strata, dtype=object)).astype(str))[0]
-    if method == "optimal":
-        found = optimal_match(score, is_treated, strata, ratio, caliper)
-        order_used = "n/a (optimal)"
-    else:
-        found = greedy_match(score, is_treated, strata, ratio, caliper, replace, order, seed)
+    # Sorted codes (np.unique), not order of appearance: the numbering of the sets must
+    # not depend on the row order either.
+    strata = None if exact_strata is None else np.unique(
+        pd.Series(np.asarray(exact_strata, dtype=object)).astype(str).to_numpy(),
+        return_inverse=True)[1]
+    f_rows = np.flatnonzero(is_focal)
+    sets = ()
+    if method == "nearest" and ties == "all":
+        sets = tuple(tied_match(score, is_focal, strata, ratio, caliper, replace, order,
+                                seed))
+        mm = np.full((len(f_rows), 0), -1, dtype=np.int64)
+        any_match = bool(sets)
         order_used = order
-    t_rows = np.flatnonzero(is_treated)
-    mm = np.full((len(t_rows), ratio), -1, dtype=np.int64)
-    for i, t in enumerate(t_rows):
-        got = found.get(int(t), [])
-        mm[i, :len(got)] = got
-    if not np.any(mm >= 0):
+    else:
+        if method == "optimal":
+            found = optimal_match(score, is_focal, strata, ratio, caliper)
+            order_used = "n/a (optimal)"
+        else:
+            found = greedy_match(score, is_focal, strata, ratio, caliper, replace, order,
+                                 seed)
+            order_used = order
+        mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
+        for i, t in enumerate(f_rows):
+            got = found.get(int(t), [])
+            mm[i, :len(got)] = got
+        any_match = bool(np.any(mm >= 0))
+    if not any_match:
         where = ("" if caliper is None else f" within the caliper ({caliper_sd:g} SD of the "
                  f"logit PS = {caliper:.4g} logit units)")
-        raise NotEstimableError(f"No treated patient has a control{where}"
+        raise NotEstimableError(f"No {focal_word} has a {partner_word}{where}"
                                 + (f" in the same exact stratum ({', '.join(exact)})"
                                    if strata is not None else "")
                                 + ". Check the overlap of the propensity scores, or widen "
                                 "caliper_sd.")
-    weights = matching_weights(mm, is_treated.astype(int))
-    n_unmatched = int(np.sum(is_treated & (weights == 0)))
+    if sets:
+        weights = set_weights(sets, is_focal)
+        subclass = np.full(n, -1, dtype=np.int64)
+        if not replace:
+            for k, (focal_rows, partner_rows) in enumerate(sets):
+                subclass[focal_rows] = k + 1
+                subclass[partner_rows] = k + 1
+    else:
+        weights = matching_weights(mm, is_focal.astype(int))
+        subclass = _subclass(mm, is_focal.astype(int), replace)
+    n_focal = int(is_focal.sum())
+    n_unmatched = int(np.sum(is_focal & (weights == 0)))
     notes = []
-    estimand = "ATT"
+    label_full = estimand
     if n_unmatched:
-        estimand = "ATT among the matchable treated"
-        notes.append(f"{n_unmatched} of {int(is_treated.sum())} treated patients have no "
-                     "control within the caliper and are dropped: the estimand changes from "
-                     "the ATT to the ATT among the matchable treated.")
-    short = int(np.sum((mm >= 0).sum(axis=1)[(mm >= 0).any(axis=1)] < ratio))
-    if ratio > 1 and short:
-        notes.append(f"{short} matched treated patients received fewer than {ratio} "
-                     "controls; weights account for it.")
+        group = "treated" if estimand == "ATT" else "controls"
+        label_full = f"{estimand} among matched {group}"
+        notes.append(f"{n_unmatched} of {n_focal} {group} (the focal patients) have no "
+                     f"{partner_word} within the caliper and are dropped: the estimand "
+                     f"changes from the {estimand} to the {label_full}.")
+    if sets:
+        big = [(len(f), len(p)) for f, p in sets if len(f) > 1 or len(p) > ratio]
+        if big:
+            f_big, p_big = max(big, key=sum)
+            notes.append(f"ties='all': {len(big)} matched sets hold tied patients (largest "
+                         f"{f_big} {group_of(estimand)} : {p_big} partners); tied partners "
+                         "share the weight, so no row order decides the match.")
+    else:
+        short = int(np.sum((mm >= 0).sum(axis=1)[(mm >= 0).any(axis=1)] < ratio))
+        if ratio > 1 and short:
+            notes.append(f"{short} matched {focal_word}s received fewer than {ratio} "
+                         f"{partner_word}s; weights account for it.")
     if replace:
         notes.append("With replacement matched sets overlap: subclass is undefined; "
                      "cluster on patient id (pairs_frame lists the sets).")
-    frozen = [_frozen(a) for a in (ids, is_treated.astype(np.int8), score, mm,
-                                   _subclass(mm, is_treated.astype(int), replace), weights)]
+    frozen = [_frozen(a) for a in (ids, is_treated.astype(np.int8), score, mm, subclass,
+                                   weights)]
+    frozen_sets = tuple((_frozen(f), _frozen(p)) for f, p in sets)
     return MatchedSample(label=label, method=method, ratio=int(ratio), replace=replace,
                          order=order_used, seed=seed, caliper_sd=caliper_sd, caliper=caliper,
                          sd_denominator=sd_denominator, sd_value=sd_value,
                          exact=tuple(exact), covariates=tuple(covariates),
                          patient_id=frozen[0], treated=frozen[1], logit_ps=frozen[2],
                          match_matrix=frozen[3], subclass=frozen[4], weights=frozen[5],
-                         estimand=estimand, notes=tuple(notes))
+                         estimand=label_full, notes=tuple(notes),
+                         ties=ties if method == "nearest" else "n/a (optimal)",
+                         sets=frozen_sets)
+
+
+def group_of(estimand: str) -> str:
+    return "treated" if estimand == "ATT" else "controls"
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -354,8 +498,9 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 def match_patients(cohort: Cohort, propensity: PropensityModel, *, method: str = "nearest",
                    ratio: int = 1, caliper_sd: float | None = 0.2, sd_denominator: str = "all",
-                   replace: bool = False, order: str = "largest", seed: int | None = None,
-                   exact: tuple[str, ...] = ()) -> MatchedSample:
+                   replace: bool = False, order: str | None = None, seed: int | None = None,
+                   exact: tuple[str, ...] = (), estimand: str = "ATT",
+                   ties: str = "matchit") -> MatchedSample:
     """Propensity-score matching of a cohort on the logit of its fitted PS.
 
     Parameters
@@ -363,9 +508,10 @@ def match_patients(cohort: Cohort, propensity: PropensityModel, *, method: str =
     cohort : Cohort
         The cohort the propensity model was fitted to (same patients, same order).
     propensity : PropensityModel
-    method, ratio, caliper_sd, sd_denominator, replace, order, seed
-        See :func:`match_on_logit`. Defaults: greedy 1:1 without replacement, largest PS
-        first, caliper 0.2 SD of the logit PS with MatchIt's SD over all patients.
+    method, ratio, caliper_sd, sd_denominator, replace, order, seed, estimand, ties
+        See :func:`match_on_logit`. Defaults: greedy 1:1 without replacement, MatchIt's
+        order (largest PS first for the ATT), caliper 0.2 SD of the logit PS with
+        MatchIt's SD over all patients, MatchIt's tie rule.
     exact : tuple of str
         Cohort columns to match exactly on.
 
@@ -376,7 +522,8 @@ def match_patients(cohort: Cohort, propensity: PropensityModel, *, method: str =
     Notes
     -----
     Equals MatchIt 4.5.1 ``matchit(..., method = "nearest", distance = logit_ps * 2^26,
-    caliper = 0.2, std.caliper = TRUE)`` (same pairs; tests/reference/matching.R).
+    caliper = 0.2, std.caliper = TRUE)`` (same pairs; tests/reference/matching.R) with
+    ``ties="matchit"``.
 
     References
     ----------
@@ -404,4 +551,5 @@ def match_patients(cohort: Cohort, propensity: PropensityModel, *, method: str =
                           ratio=ratio, caliper_sd=caliper_sd, sd_denominator=sd_denominator,
                           replace=replace, order=order, seed=seed, exact_strata=strata,
                           patient_id=ids, exact=tuple(exact),
-                          covariates=propensity.covariates, label=cohort.label)
+                          covariates=propensity.covariates, label=cohort.label,
+                          estimand=estimand, ties=ties)

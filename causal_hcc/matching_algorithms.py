@@ -162,3 +162,101 @@ def optimal_match(score, is_treated, strata, ratio, caliper):
     for r, c in sorted(zip(r_idx[ok], c_idx[ok]), key=lambda rc: (rows[rc[0]], cost[rc])):
         found[int(rows[r])].append(int(c_rows[c]))
     return found
+
+
+# ---------------------------------------------------------------- order-free (ties = "all")
+def score_levels(values, tol: float):
+    """Group scores into levels: sorted values closer than ``tol`` to their neighbour are
+    one level (single linkage). Returns (level value per input = the level's smallest
+    score, level index per input). Depends on the multiset of values only, never on order.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    srt = np.sort(values)
+    starts = np.concatenate([[True], np.diff(srt) > tol])
+    level_of_sorted = np.cumsum(starts) - 1
+    level_values = srt[starts]
+    idx = np.searchsorted(srt, values, side="left")
+    return level_values, level_of_sorted[idx]
+
+
+def tied_match(score, is_focal, strata, ratio, caliper, replace, order, seed):
+    """Order-free greedy matching: focal units with equal scores move as one block and
+    take ALL available non-focal units at the nearest distance (ties = "all").
+
+    Returns a list of matched sets ``(focal rows, non-focal rows)``, each sorted by row,
+    ordered by (stratum code, score level). Row order of the input changes only the row
+    numbers inside the sets, never their membership (see
+    :func:`causal_hcc.matching.match_on_logit`, Notes).
+    """
+    if strata is None:
+        strata = np.zeros(len(score), dtype=np.int64)
+    rng = np.random.default_rng(seed) if order == "random" else None
+    out = []
+    for code in np.unique(strata):
+        members = np.flatnonzero(strata == code)
+        out.extend(_tied_stratum(score, is_focal, members, ratio, caliper, replace, order,
+                                 rng))
+    return out
+
+
+def _tied_stratum(score, is_focal, members, ratio, caliper, replace, order, rng):
+    tol = TIE_TOLERANCE * max(1.0, float(np.max(np.abs(score[members]))))
+    level_values, level = score_levels(score[members], tol)
+    n_levels = len(level_values)
+    focal_m = is_focal[members]
+    by_level_f = [[] for _ in range(n_levels)]
+    by_level_n = [[] for _ in range(n_levels)]
+    for row, lv, f in zip(members.tolist(), level.tolist(), focal_m.tolist()):
+        (by_level_f if f else by_level_n)[lv].append(row)
+    f_levels = [lv for lv in range(n_levels) if by_level_f[lv]]
+    n_levels_idx = np.array([lv for lv in range(n_levels) if by_level_n[lv]], dtype=np.int64)
+    if order == "largest":
+        f_levels = f_levels[::-1]
+    elif order == "random":
+        f_levels = [f_levels[i] for i in rng.permutation(len(f_levels))]
+    if len(f_levels) == 0 or len(n_levels_idx) == 0:
+        return []
+    nvals = level_values[n_levels_idx]
+    m = len(nvals)
+    cal = np.inf if caliper is None else caliper
+    taken = {lv: [] for lv in f_levels}
+    count = dict.fromkeys(f_levels, 0)
+    avail = None if replace else _Available(m)
+    pointers = {}
+    for r in range(1, ratio + 1):
+        for lv in f_levels:
+            size = len(by_level_f[lv])
+            if count[lv] >= r * size:
+                continue
+            v = level_values[lv]
+            j = int(np.searchsorted(nvals, v, side="left"))
+            if replace:
+                left, right = pointers.get(lv, (j - 1, j))
+            else:
+                left, right = avail.find_left(j - 1), avail.find_right(j)
+            dl = v - nvals[left] if left >= 0 else np.inf
+            dr = nvals[right] - v if right < m else np.inf
+            dl = dl if dl <= cal else np.inf
+            dr = dr if dr <= cal else np.inf
+            if dl == np.inf and dr == np.inf:
+                continue
+            picks = []
+            if dl <= dr + tol:
+                picks.append(left)
+            if dr <= dl + tol:
+                picks.append(right)
+            for p in picks:
+                rows = by_level_n[n_levels_idx[p]]
+                taken[lv].extend(rows)
+                count[lv] += len(rows)
+                if not replace:
+                    avail.remove(p)
+            if replace:
+                pointers[lv] = (left - (left in picks), right + (right in picks))
+            elif avail.count == 0:
+                break
+    return [(np.array(sorted(by_level_f[lv]), dtype=np.int64),
+             np.array(sorted(taken[lv]), dtype=np.int64))
+            for lv in sorted(f_levels) if taken[lv]]

@@ -1,8 +1,9 @@
-"""Propensity-score weights: ATE, ATT and overlap (ATO) -> Weights.
+"""Propensity-score weights: ATE, ATT, ATC and overlap (ATO) -> Weights.
 
 Weights are computed from the fitted PS e by formula (DESIGN.md): ATE 1/e for the treated
-and 1/(1 - e) for controls; ATT 1 and e/(1 - e); overlap 1 - e and e. Options: stabilising
-by the marginal treatment probability, trimming patients whose PS lies outside a range
+and 1/(1 - e) for controls; ATT 1 and e/(1 - e); ATC (1 - e)/e and 1 (the controls are the
+target population, as MatchIt/WeightIt ``estimand = "ATC"``); overlap 1 - e and e.
+Options: stabilising by the marginal treatment probability, trimming patients whose PS lies outside a range
 (listed, never dropped silently), and truncating extreme weights at percentiles.
 """
 
@@ -21,6 +22,7 @@ from causal_hcc.propensity import PropensityModel
 ESTIMANDS = {
     "ATE": "average treatment effect in the whole cohort",
     "ATT": "average treatment effect in the treated",
+    "ATC": "average treatment effect in the controls (untreated)",
     "ATO": "average treatment effect in the overlap population (overlap weights)",
 }
 #: A weight above this is flagged (OverlapWarning naming the patients).
@@ -39,10 +41,11 @@ class Weights:
     ----------
     weights : numpy.ndarray
         Per patient, in the cohort's row order; 0 for trimmed patients.
-    estimand : {"ATE", "ATT", "ATO"}
+    estimand : {"ATE", "ATT", "ATC", "ATO"}
     stabilized : bool
-        Multiplied by the marginal probability of the patient's arm (ATE) or by
-        (1 - p) / p for ATT controls, p = share treated among the retained patients.
+        Multiplied by the marginal probability of the patient's arm (ATE), by
+        (1 - p) / p for ATT controls or by p / (1 - p) for ATC treated, p = share treated
+        among the retained patients.
     trim : tuple of float or None
         PS range kept, e.g. (0.1, 0.9) (Crump et al. 2009); trimmed patients get weight 0
         and are listed in ``trimmed_ids``.
@@ -128,7 +131,19 @@ def _base_weights(ps, treated, estimand):
         return np.where(treated == 1, 1 / ps, 1 / (1 - ps))
     if estimand == "ATT":
         return np.where(treated == 1, 1.0, ps / (1 - ps))
+    if estimand == "ATC":
+        return np.where(treated == 1, (1 - ps) / ps, 1.0)
     return np.where(treated == 1, 1 - ps, ps)
+
+
+def stabilising_factor(treated, p, estimand: str):
+    """Factor of stabilised weights: p or 1 - p (ATE); (1 - p)/p on ATT controls; p/(1 - p)
+    on ATC treated (the non-focal arm's weights then sum to about its size); 1 elsewhere."""
+    if estimand == "ATE":
+        return np.where(treated == 1, p, 1 - p)
+    if estimand == "ATC":
+        return np.where(treated == 1, p / (1 - p), 1.0)
+    return np.where(treated == 1, 1.0, (1 - p) / p)
 
 
 def ps_weights(ps, treated, *, estimand: str = "ATE", stabilized: bool = False,
@@ -155,8 +170,7 @@ def ps_weights(ps, treated, *, estimand: str = "ATE", stabilized: bool = False,
     p = float(treated[keep].mean())
     w = _base_weights(ps, treated, estimand)
     if stabilized:
-        w = w * (np.where(treated == 1, p, 1 - p) if estimand == "ATE"
-                 else np.where(treated == 1, 1.0, (1 - p) / p))
+        w = w * stabilising_factor(treated, p, estimand)
     w = np.where(keep, w, 0.0)
     truncated = np.zeros(len(ps), dtype=bool)
     if truncate is not None:
@@ -196,10 +210,12 @@ def weights_from_ps(ps, treated, *, estimand: str = "ATE", stabilized: bool = Fa
     ps : array (n,)
         Propensity scores, strictly between 0 and 1.
     treated : array (n,) of 0/1
-    estimand : {"ATE", "ATT", "ATO"}
+    estimand : {"ATE", "ATT", "ATC", "ATO"}
+        ATC: (1 - e)/e for the treated, 1 for controls (the controls are the target).
     stabilized : bool
-        Multiply by the marginal probability of the patient's arm (ATE), or ATT control
-        weights by (1 - p)/p; p = share treated among retained patients. Not for ATO.
+        Multiply by the marginal probability of the patient's arm (ATE), ATT control
+        weights by (1 - p)/p, or ATC treated weights by p/(1 - p); p = share treated among
+        retained patients. Not for ATO.
     trim : (low, high), optional
         Keep patients with low <= PS <= high (e.g. (0.1, 0.9)); the others get weight 0
         and are listed. Applied first.
@@ -319,7 +335,7 @@ def compute_weights(cohort: Cohort, propensity: PropensityModel, *, estimand: st
     cohort : Cohort
         The cohort the propensity model was fitted to (same patients, same order).
     propensity : PropensityModel
-    estimand : {"ATE", "ATT", "ATO"}
+    estimand : {"ATE", "ATT", "ATC", "ATO"}
     stabilized, trim, truncate, warn_weight_above, warn_ess_below
         See :func:`weights_from_ps`.
 

@@ -207,3 +207,42 @@ def test_rejects_bad_arguments(cohorts):
         aipw_survival(cohorts["veteran"], [90.0], estimator="tmle")
     with pytest.raises(ValueError, match="times"):
         aipw_survival(cohorts["veteran"], [-1.0])
+
+
+# ----------------------------------------------------------------------------- adjust()
+@pytest.mark.parametrize("dataset", ["bundled", "veteran"])
+def test_adjust_writes_aipw_rows_equal_to_riskregression(cohorts, dataset):
+    """adjust() computes AIPW at its landmarks: rows method "aipw" of adjusted_curves.csv,
+    the time column named after the unit (months / days), rtol 1e-6 against R."""
+    import warnings
+
+    from causal_hcc.effects import adjust
+    from causal_hcc.errors import CausalHccWarning
+    cohort = cohorts[dataset]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CausalHccWarning)
+        fit = adjust(cohort, n_boot=0, landmarks=TIMES[dataset])
+    frame = fit.curves_frame()
+    unit = cohort.labels.time_unit
+    assert unit in frame.columns and ("months" in frame.columns) == (unit == "months")
+    rows = frame[frame.method == "aipw"]
+    assert list(rows[unit]) == TIMES[dataset] and set(rows.estimand) == {"ATE"}
+    ref = pd.read_csv(EST / f"{dataset}_aipw.csv")
+    ref = ref[(ref.estimator == "AIPTW") & (ref.arm == "treated - control")]
+    # survival difference treated - control = -(risk difference B - A)
+    _close(rows["difference"], -ref["risk"].to_numpy())
+    _close(rows["se_difference"], ref["risk_se"].to_numpy())
+    assert "Doubly robust (AIPW, ATE)" in fit.summary()
+
+
+def test_adjust_landmarks_120_gives_a_row_at_120_months(cohorts):
+    import warnings
+
+    from causal_hcc.effects import adjust
+    from causal_hcc.errors import CausalHccWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CausalHccWarning)
+        fit = adjust(cohorts["bundled"], n_boot=0, landmarks=[120.0])
+    rows = fit.curves_frame()
+    assert set(rows.loc[rows.quantity == "survival", "months"]) == {120.0}
+    assert rows.loc[rows.method == "aipw", "treated"].isna().all()   # beyond follow-up

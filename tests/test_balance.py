@@ -19,6 +19,7 @@ from causal_hcc.errors import CohortError
 from causal_hcc.matching import match_on_logit, match_patients
 from causal_hcc.propensity import fit_propensity
 from causal_hcc.weighting import compute_weights
+from _fixtures import quiet
 
 REF = Path(__file__).parent / "reference"
 LALONDE = pd.read_csv(REF / "matching_lalonde.csv")
@@ -271,3 +272,55 @@ def test_smd_invariant_to_weight_scale(seed, scale):
     np.testing.assert_allclose(a.smd_after, b.smd_after, rtol=1e-9)
     np.testing.assert_allclose(a.ks_after, b.ks_after, rtol=1e-9, atol=1e-12)
     assert np.all(np.abs(a.ks_after) <= 1 + 1e-12)
+
+
+# ----------------------------------------------------------------------------- ATC, residual
+def test_atc_smd_uses_the_control_sd_by_hand():
+    """ATC weights: SMD denominator = the control arm's unadjusted SD (binary p(1-p)).
+    Treated x = 1, 1, 0, 0 (p 0.5), controls x = 1, 0, 0, 0 (p 0.25, SD sqrt(0.1875));
+    weights treated 3, 1, 1, 1 (weighted mean 0.667), controls 1."""
+    from causal_hcc.balance import balance_frame
+    frame = pd.DataFrame({"x": [1, 1, 0, 0, 1, 0, 0, 0]})
+    treated = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    w = np.array([3, 1, 1, 1, 1, 1, 1, 1], float)
+    t = balance_frame(frame, treated, ["x"], weights=w, smd_denominator="control")
+    row = t.rows.iloc[0]
+    sd = np.sqrt(0.25 * 0.75)
+    assert row.sd_denominator == pytest.approx(sd, rel=1e-15)
+    assert row.smd_before == pytest.approx((0.5 - 0.25) / sd, rel=1e-15)
+    assert row.smd_after == pytest.approx((4 / 6 - 0.25) / sd, rel=1e-15)
+    assert "control arm" in t.denominator_description
+
+
+def test_atc_weights_default_to_the_control_sd():
+    from causal_hcc.balance import focal_denominator
+    cohort = _cohort()
+    with quiet():
+        ps = fit_propensity(cohort)
+        w = compute_weights(cohort, ps, estimand="ATC")
+    assert balance_table(cohort, w).smd_denominator == "control"
+    assert [focal_denominator(e) for e in ("ATE", "ATT", "ATC", "ATO")] == \
+        ["pooled", "treated", "control", "pooled"]
+    assert focal_denominator("ATT among matched treated", matching=True) == "treated"
+    assert focal_denominator("ATC", matching=True) == "control"
+
+
+def test_residual_imbalance_lists_every_balance_variable_above_threshold():
+    """Every variable (level) with |SMD after| > 0.1 in every adjusted table, PS covariate
+    or not (exact: a filter of the balance tables)."""
+    from causal_hcc.balance import residual_imbalance
+    cohort = load_bundled()
+    with quiet():
+        ps = fit_propensity(cohort)
+        tables = {k: balance_table(cohort, compute_weights(cohort, ps, estimand=k))
+                  for k in ("ATC", "ATO")}
+    frame = residual_imbalance(tables)
+    for name, table in tables.items():
+        expected = table.rows[np.abs(table.rows.smd_after) > 0.1]
+        got = frame[frame.method == name]
+        assert set(zip(got.variable, got.level)) == set(zip(expected.variable,
+                                                            expected.level))
+        assert np.all(np.diff(np.abs(got.smd_after.to_numpy())) <= 0)   # largest first
+    # Issue 11: multiple intrahepatic lesions stays imbalanced after weighting.
+    assert ((frame.variable == "intrahepatic_lesions") & (frame.level == "multiple")).any()
+    assert not frame.ps_covariate[frame.method == "ATO"].any()   # ATO balances PS covariates

@@ -86,16 +86,23 @@ def test_adjust_on_the_bundled_cohort_writes_the_documented_files(tmp_path, caps
     assert main(["adjust", "--bootstrap", "20", "--out", str(out), "--formats", "png",
                  "--quiet"]) == 0
     records = json.loads((out / "effects.json").read_text())
-    methods = {(r["method"], r["estimand"]) for r in records}
+    methods = {(r["method"], r["estimand"] and r["estimand"].split(" ")[0]) for r in records}
     assert methods == {("crude", None), ("multivariable", None), ("psm", "ATT"),
-                       ("psm_stratified", "ATT"), ("iptw", "ATE"), ("iptw", "ATT"),
-                       ("iptw", "ATO"), ("doubly_robust", "ATE")}
+                       ("psm", "ATC"), ("psm_stratified", "ATT"), ("iptw", "ATE"),
+                       ("iptw", "ATT"), ("iptw", "ATC"), ("iptw", "ATO"),
+                       ("weighted_cox_adjusted", None),
+                       *((m, e) for m in ("exact", "cem", "subclass")
+                         for e in ("ATT", "ATC", "ATE"))}
+    # The full labels say when the target population was restricted.
+    assert {r["estimand"] for r in records if r["method"] == "psm"} == {
+        "ATT among matched treated", "ATC"}
     keys = {"method", "estimand", "hr", "ci_lower", "ci_upper", "p_value", "se_log_hr",
-            "variance", "boot_ci_lower", "boot_ci_upper", "n_treated", "n_control", "events"}
+            "variance", "boot_ci_lower", "boot_ci_upper", "n_treated", "n_control", "events",
+            "identified", "identification_note"}
     assert all(keys <= set(r) for r in records)
     crude = next(r for r in records if r["method"] == "crude")
     assert crude["variance"] == "model" and crude["boot_ci_lower"] is None
-    psm = next(r for r in records if r["method"] == "psm")
+    psm = next(r for r in records if r["method"] == "psm" and r["estimand"].startswith("ATT"))
     assert psm["variance"] == "cluster_robust" and psm["boot_ci_lower"] is not None
     prop = pd.read_csv(out / "propensity.csv")
     assert {"patient_id", "ps", "logit_ps", "matched_set", "weight_matching",

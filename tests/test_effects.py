@@ -26,7 +26,9 @@ def _cohort(name):
 def analysed(request):
     cohort = _cohort(request.param)
     with quiet():
-        result = adjust(cohort, n_boot=0)
+        # MatchIt's greedy tie rule: effects.R's matched sets (default ties="all" is the
+        # order-free rule; tests/test_matching_estimands.py).
+        result = adjust(cohort, n_boot=0, ties="matchit")
     return request.param, cohort, result
 
 
@@ -53,7 +55,8 @@ def test_propensity_and_matched_sets_equal_r(analysed):
 def test_hazard_ratios_equal_r(analysed):
     name, _, result = analysed
     r = _r_rows(name)
-    ours = {(e.method, e.estimand or ""): e for e in result.estimates}
+    # Estimand head: "ATT among matched treated (conditional HR ...)" is R's "ATT" row.
+    ours = {(e.method, (e.estimand or "").split(" ")[0]): e for e in result.estimates}
     for row in r.itertuples():
         e = ours[(row.method, row.estimand)]
         # Coefficients rtol 1e-6; robust SEs rtol 1e-4 (DESIGN.md, optimiser convergence).
@@ -145,8 +148,11 @@ def test_bootstrap_ci_is_the_2_5_and_97_5_percentile_of_the_replicates(monkeypat
     for est in result.estimates:
         if est.method not in ("psm", "iptw") or not est.estimable:
             continue
+        if est.method == "psm" and not est.estimand.startswith("ATT"):
+            continue      # the bootstrap re-matches for the ATT only
         key = "psm" if est.method == "psm" else f"iptw_{est.estimand}"
-        log_hr = [r[key] for r in reps if np.isfinite(r[key])]
+        # Default rule: replicates with a separated PS model count as failed.
+        log_hr = [r[key] for r in reps if np.isfinite(r[key]) and not r["separated"]]
         assert est.n_boot == len(log_hr) and est.n_boot_failed == len(reps) - len(log_hr)
         # exact up to exp/log rounding
         assert est.boot_ci_lower == pytest.approx(np.exp(_percentile_by_hand(log_hr, 0.025)),
@@ -157,3 +163,59 @@ def test_bootstrap_ci_is_the_2_5_and_97_5_percentile_of_the_replicates(monkeypat
         assert est.boot_ci_lower < np.exp(_percentile_by_hand(log_hr, 0.05))
         checked += 1
     assert checked >= 2
+
+
+def _bundled_boot(**kwargs):
+    from causal_hcc.studies.yang2025 import load_bundled
+    with quiet():
+        return adjust(load_bundled(), n_boot=100, aipw=False, **kwargs)
+
+
+def test_bootstrap_separated_replicates_fail_by_default_and_both_cis_are_reported():
+    # Bundled cohort, default seed: 16 of 100 replicates separate (15 drew no
+    # intrahepatic-cCR control). The accepted CI is the percentile CI of the other 84
+    # replicates, the "all" CI that of every finite one (recomputed here with
+    # numpy.percentile: exact up to exp/log rounding, rel 1e-12).
+    import importlib
+    from causal_hcc.defaults import SEED
+    adjust_module = importlib.import_module("causal_hcc.effects.adjust")
+    fit = _bundled_boot()
+    assert fit.settings["seed"] == SEED and fit.settings["boot_separation"] == "fail"
+    from causal_hcc.studies.yang2025 import load_bundled
+    with quiet():
+        reps = adjust_module.bootstrap(load_bundled(), fit.covariates, n_boot=100, seed=SEED,
+                                       opts=adjust_module.BootOptions(0.2, 1, False, "largest",
+                                                                      (12.0,), ()))
+    sep = np.array([r["separated"] for r in reps])
+    assert sep.sum() == 16
+    ate = next(e for e in fit.estimates if (e.method, e.estimand) == ("iptw", "ATE"))
+    v = np.array([r["iptw_ATE"] for r in reps])
+    ok = np.isfinite(v)
+    assert ate.n_boot_separated == 16 and ate.n_boot == int((ok & ~sep).sum())
+    assert ate.n_boot_failed == 100 - ate.n_boot
+    assert ate.boot_ci_lower == pytest.approx(np.exp(np.percentile(v[ok & ~sep], 2.5)),
+                                              rel=1e-12)
+    assert ate.boot_ci_all_lower == pytest.approx(np.exp(np.percentile(v[ok], 2.5)),
+                                                  rel=1e-12)
+    # The numbers: lower limit 0.135 with the separated replicates, 0.26 without.
+    assert round(ate.boot_ci_all_lower, 3) == 0.135 and round(ate.boot_ci_lower, 2) == 0.26
+    assert "16 of 100" in ate.boot_note
+    kept = _bundled_boot(separation="keep")
+    ate_kept = next(e for e in kept.estimates if (e.method, e.estimand) == ("iptw", "ATE"))
+    assert ate_kept.boot_ci_lower == ate.boot_ci_all_lower
+
+
+def test_bootstrap_ci_withheld_for_matching_with_replacement():
+    fit = _bundled_boot(replace=True)
+    psm = next(e for e in fit.estimates if e.method == "psm")
+    assert psm.boot_ci_lower is None and psm.boot_ci_upper is None
+    assert psm.boot_ci_all_lower is None and "Abadie & Imbens 2008" in psm.boot_note
+    curves = next(c for c in fit.curves if c.method == "psm").table
+    assert curves["boot_ci_lower"].isna().all()
+    iptw = next(e for e in fit.estimates if e.method == "iptw")
+    assert iptw.boot_ci_lower is not None        # weighting is unaffected
+
+
+def test_bootstrap_separation_rule_is_checked():
+    with pytest.raises(ValueError, match="separation"):
+        _bundled_boot(separation="firth")

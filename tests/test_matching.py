@@ -303,8 +303,8 @@ def test_hand_caliper_drops_treated_and_changes_estimand():
     # T2 (nearest available C2 at 0.9) and T1 (C4 at 5.0) fall outside the caliper.
     assert _pair_ids(matched) == {"T4/1": "C3", "T3/1": "C1"}
     assert matched.unmatched_treated_ids == ("T1", "T2")
-    assert matched.estimand == "ATT among the matchable treated"
-    assert "ATT among the matchable treated" in matched.summary()
+    assert matched.estimand == "ATT among matched treated"
+    assert "ATT among matched treated" in matched.summary()
     assert list(matched.weights) == [0, 0, 1, 1, 1, 0, 1, 0, 0, 0]
     frame = matched.to_frame()
     assert frame.subclass.tolist()[:4] == [pd.NA, pd.NA, 1, 2]

@@ -293,9 +293,11 @@ def test_bad_option_values_exit_2_naming_the_option_and_range(command, option, v
 
 def test_caliper_0_means_no_caliper_and_formats_none_writes_no_figures(tmp_path):
     out = tmp_path / "adj"
-    assert main(["adjust", "--caliper", "0", "--out", str(out), *FAST]) == 0
+    assert main(["adjust", "--caliper", "0", "--ties", "matchit", "--out", str(out),
+                 *FAST]) == 0
     matching = json.loads((out / "effects_context.json").read_text())["matching"]
     assert matching["caliper_sd"] in (None, 0) and matching["caliper_logit"] in (None, 0)
-    # no caliper: every treated patient gets a control while controls last (1:1, 36 controls)
+    # no caliper, MatchIt's greedy rule: every treated patient gets a control while controls
+    # last (1:1, 36 controls)
     assert matching["n_matched_treated"] == 36
     assert not [p for p in out.iterdir() if p.suffix in (".png", ".svg", ".pdf")]

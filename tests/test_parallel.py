@@ -52,6 +52,9 @@ def _assert_same_bits(a: list[dict], b: list[dict]) -> None:
     for ra, rb in zip(a, b):
         assert ra.keys() == rb.keys()
         for key in ra:
+            if key == "separated":
+                assert ra[key] is rb[key]
+                continue
             np.testing.assert_array_equal(np.array(ra[key] if key in effects.BOOT_METHODS
                                                    else list(ra[key].values()), float),
                                           np.array(rb[key] if key in effects.BOOT_METHODS
@@ -160,6 +163,44 @@ def test_bootstrap_equals_the_per_replicate_loop_to_rounding(name):
                 # Landmark survival and RMST rtol 1e-9 (sums in another order).
                 np.testing.assert_allclose(np.array(list(rn[key].values())),
                                            np.array(list(ro[key].values())), rtol=1e-9)
+
+
+def test_separation_flag_equals_the_linear_programming_check_per_replicate():
+    # The bootstrap's cheap separation rule (a 0/1 column level in one arm only, or
+    # |logit PS| > 15) against an independent check: Konis's LP separation test on each
+    # replicate's resampled rows. Exact agreement (counts are integers).
+    from causal_hcc.logistic import detect_separation
+    from causal_hcc.defaults import SEED
+    cohort = _cohort("bundled")
+    time, event, tx, design = estimate.cohort_arrays(cohort, DEFAULT_CONFOUNDERS)
+    draws = np.random.default_rng(SEED).integers(0, len(time), size=(100, len(time)))
+    lps = effects._replicate_ps(draws, design, tx)
+    flag = effects.separated_replicates(draws, lps, design.matrix, tx)
+    lp_check = np.array([detect_separation(design.matrix[d], tx[d])[0] != "none"
+                         for d in draws])
+    np.testing.assert_array_equal(flag, lp_check)
+    # The count: 15 replicates of the default seed drew no intrahepatic-cCR control
+    # (and one more separates on a combination of covariates).
+    ccr = cohort.data["intrahepatic_ccr"].to_numpy()
+    no_ccr_control = np.array([not ((ccr[d] == 1) & (tx[d] == 0)).any() for d in draws])
+    assert no_ccr_control.sum() == 15 and flag[no_ccr_control].all() and flag.sum() == 16
+    # The bootstrap carries the flag, bit for bit the same over runs.
+    reps = _boot(cohort, n_boot=100, seed=SEED)
+    np.testing.assert_array_equal([r["separated"] for r in reps], flag)
+
+
+def test_separated_replicates_by_hand():
+    # Four patients, one 0/1 covariate x: x = 1 only among the treated -> separated.
+    design = np.array([[1, 0], [1, 1], [1, 0], [1, 1]], float)
+    tx = np.array([1.0, 1.0, 0.0, 0.0])
+    draws = np.array([[0, 1, 2, 2],      # x=1 treated only: separated
+                      [0, 1, 2, 3],      # both levels in both arms: not
+                      [1, 1, 3, 3]])     # x constant 1: no variation, not separation
+    lps = np.zeros((3, 4))
+    np.testing.assert_array_equal(effects.separated_replicates(draws, lps, design, tx),
+                                  [True, False, False])
+    lps[1, 0] = 15.5                     # a PS numerically 1
+    assert effects.separated_replicates(draws, lps, design, tx)[1]
 
 
 def test_batched_weights_equal_ps_weights_per_replicate():

@@ -125,11 +125,16 @@ def test_report_keys_and_json(report, cohort):
     assert {"method", "estimand", "hr", "ci_lower", "ci_upper", "evalue_point", "evalue_ci",
             "outcome_conversion"} <= set(rec)
     # One E-value record per reported HR (unique method/estimand); curves apart.
-    assert len(d["evalues"]) == 8 and all(r["measure"] == "HR" for r in d["evalues"])
-    assert len({(r["method"], r["estimand"]) for r in d["evalues"]}) == 8
+    n_hr = len(report.effects.estimates)
+    assert len(d["evalues"]) == n_hr and all(r["measure"] == "HR" for r in d["evalues"])
+    assert [(r["method"], r["estimand"]) for r in d["evalues"]] == [
+        (e.method, e.estimand) for e in report.effects.estimates]
+    assert {"weighted_cox_adjusted"} <= {r["method"] for r in d["evalues"]}
+    assert "doubly_robust" not in {r["method"] for r in d["evalues"]}
     assert d["evalues_curves"] and all(r["measure"] != "HR" for r in d["evalues_curves"])
     assert len(d["specification_grid"]) == 1000
-    assert d["primary"]["method"] == "iptw" and d["primary"]["estimand"] == "ATE"
+    # auto: the first identified estimand (ATE and ATT are not identified on this cohort).
+    assert d["primary"]["method"] == "iptw" and d["primary"]["estimand"] == "ATC"
     assert set(d["tipping_point"]) == {"primary", "crude"} == set(d["benchmarks"])
     assert d["unavailable"] == {}
     assert d["settings"]["reconstructed"] is True
@@ -137,9 +142,11 @@ def test_report_keys_and_json(report, cohort):
 
 def test_report_contents(report, effects):
     primary = report.tipping_point("primary")
-    ate = next(e for e in effects.estimates if e.method == "iptw" and e.estimand == "ATE")
-    assert (primary.hr, primary.ci_lower, primary.ci_upper) == (ate.hr, ate.ci_lower,
-                                                                ate.ci_upper)
+    assert tuple(report.primary) == tuple(effects.primary)
+    est = next(e for e in effects.estimates
+               if (e.method, e.estimand) == tuple(effects.primary))
+    assert (primary.hr, primary.ci_lower, primary.ci_upper) == (est.hr, est.ci_lower,
+                                                                est.ci_upper)
     crude = report.tipping_point("crude")
     assert crude.benchmarks is not None and crude.contour_ci.table["feasible"].any()
     # The primary CI includes 1: the CI contour is empty and the point contour is used.
@@ -163,7 +170,7 @@ def test_summary_generated_from_numbers(report):
     crude = report.estimate("crude")
     assert f"HR {crude.hr:.2f} (95% CI {crude.ci_lower:.2f}-{crude.ci_upper:.2f}" in text
     # The sentence follows the primary estimate, whatever the cohort (no fixed HR here).
-    primary = report.estimate("iptw", "ATE")  # the primary adjustment (stabilised IPTW)
+    primary = report.estimate(*report.primary)  # the primary adjustment (first identified)
     verb = "excludes" if primary.ci_upper < 1 or primary.ci_lower > 1 else "includes"
     assert (f"primary adjustment the HR is {primary.hr:.2f} and its 95% CI {verb} 1"
             in text)
@@ -178,8 +185,9 @@ def test_run_time_and_progress(timed_report):
     _, elapsed, calls = timed_report
     assert elapsed < 60     # the budget for the full default run (2 cores)
     done = [d for d, _ in calls]
-    # 1000 grid rows + 5 stages + 1 subgroup variable + 2 study extras.
-    assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 1008
+    # 1000 grid rows + 6 stages (restricted analysis included) + 1 subgroup variable +
+    # 2 study extras.
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 1009
 
 
 def test_parallel_report_equals_serial(report, cohort, effects):

@@ -116,7 +116,7 @@ def test_option_errors_are_named():
     with pytest.raises(ValueError, match="ATO"):
         weights_from_ps([0.4, 0.6], [1, 0], estimand="ATO", stabilized=True)
     with pytest.raises(ValueError, match="estimand"):
-        weights_from_ps([0.4, 0.6], [1, 0], estimand="ATC")
+        weights_from_ps([0.4, 0.6], [1, 0], estimand="ATX")
     with pytest.raises(ValueError, match="trim"):
         weights_from_ps([0.4, 0.6], [1, 0], trim=(0.9, 0.1))
     with pytest.raises(NotEstimableError, match="'b'"):
@@ -177,3 +177,74 @@ def test_weights_positive_and_finite(ps, estimand, stabilized, truncate):
     for arm in ("treated", "control"):
         n_arm = int(np.sum(treated == (arm == "treated")))
         assert 0 < w.ess[arm] <= n_arm + 1e-9
+
+
+# ----------------------------------------------------------------------------- ATC
+def test_atc_weights_by_hand():
+    """ATC: (1 - e)/e for the treated, 1 for controls; stabilised: treated times p/(1-p)
+    (p = share treated). PS 0.25 and 0.75 give weights 3 and 1/3."""
+    w = weights_from_ps([0.25, 0.75, 0.5, 0.2], [1, 1, 0, 0], estimand="ATC",
+                        warn_weight_above=np.inf, warn_ess_below=0)
+    np.testing.assert_allclose(w.weights, [3.0, 1 / 3, 1.0, 1.0], rtol=1e-15)
+    s = weights_from_ps([0.25, 0.75, 0.5], [1, 1, 0], estimand="ATC", stabilized=True,
+                        warn_weight_above=np.inf, warn_ess_below=0)
+    np.testing.assert_allclose(s.weights, [3.0 * 2, 2 / 3, 1.0], rtol=1e-15)  # p/(1-p) = 2
+    assert "ATC (average treatment effect in the controls" in w.summary()
+
+
+PUBLIC = ("rossi", "veteran", "pbc", "ovarian")
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_atc_weights_equal_r_public(name):
+    """w_atc of tests/reference/public.R on R's own PS: rtol 1e-9 (closed form)."""
+    r = pd.read_csv(REF / "public" / f"{name}_weights.csv").sort_values("row")
+    w = weights_from_ps(r.ps, r.A, estimand="ATC", warn_weight_above=np.inf,
+                        warn_ess_below=0)
+    np.testing.assert_allclose(w.weights, r.w_atc, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_iptw_atc_cox_equals_r_public(name):
+    """IPTW ATC row of effects.json against R coxph(weights = w_atc, robust = TRUE) on the
+    public datasets: coef and CI rtol 1e-6 / 1e-4, robust SE rtol 1e-4, ESS-free."""
+    from _fixtures import quiet
+    from test_public_datasets import _adjusted
+    r = pd.read_csv(REF / "public" / f"{name}_effects.csv")
+    r = r[(r.method == "iptw") & (r.estimand == "ATC")].iloc[0]
+    with quiet():
+        fit = _adjusted(name)
+    e = next(e for e in fit.estimates if (e.method, e.estimand) == ("iptw", "ATC"))
+    np.testing.assert_allclose(np.log(e.hr), r.coef, rtol=1e-6)               # coef
+    np.testing.assert_allclose(e.se_log_hr, r.se, rtol=1e-4)                  # robust SE
+    np.testing.assert_allclose([e.ci_lower, e.ci_upper], [r.hr_lower, r.hr_upper],
+                               rtol=1e-4)
+    np.testing.assert_allclose(fit.weights["ATC"].weights,
+                               pd.read_csv(REF / "public" / f"{name}_weights.csv")
+                               .sort_values("row").w_atc, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["bundled", "veteran"])
+def test_iptw_atc_weights_and_cox_equal_r_estimands(name):
+    """tests/reference/estimands.R: the IPTW ATC weights per patient (rtol 1e-9 on PS equal
+    to ~1e-10) and the weighted Cox (coef rtol 1e-6, robust SE rtol 1e-4). Bundled: HR
+    0.503 (0.208-1.216)."""
+    from causal_hcc.effects.estimate import weighted_effect
+    rows = pd.read_csv(REF / "estimands" / f"{name}_rows.csv")
+    rows = rows[(rows.method == "iptw") & (rows.estimand == "ATC")]
+    ps = pd.read_csv(REF / "estimands" / f"{name}_ps.csv")
+    w = weights_from_ps(ps.ps, ps.treat, estimand="ATC", patient_id=ps.id,
+                        warn_weight_above=np.inf, warn_ess_below=0)
+    ref = rows.set_index("id").loc[ps.id]
+    np.testing.assert_allclose(w.weights, ref.weight.astype(float), rtol=1e-9)
+    cox = pd.read_csv(REF / "estimands" / f"{name}_cox.csv")
+    cox = cox[(cox.method == "iptw") & (cox.estimand == "ATC")].iloc[0]
+    e = weighted_effect(ref.time.to_numpy(float), ref.event.to_numpy(float),
+                        ref.treat.to_numpy(float)[:, None], ["treat"], w.weights, "ATC",
+                        False)
+    np.testing.assert_allclose(np.log(e.hr), cox.coef, rtol=1e-6)
+    np.testing.assert_allclose(e.se_log_hr, cox.se, rtol=1e-4)
+    np.testing.assert_allclose([e.ci_lower, e.ci_upper], [cox.lower, cox.upper], rtol=1e-4)
+    if name == "bundled":
+        assert (round(e.hr, 3), round(e.ci_lower, 3), round(e.ci_upper, 3)) == \
+            (0.503, 0.208, 1.216)

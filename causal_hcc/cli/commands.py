@@ -150,7 +150,8 @@ def run_adjust(args, cohort, config, progress=True):
                   seed=a.seed, jobs=config.report.jobs, landmarks=landmarks,
                   horizons=horizons,
                   progress=progress_bar(args, "bootstrap") if progress and a.bootstrap else None,
-                  dask_address=getattr(args, "dask", None))
+                  dask_address=getattr(args, "dask", None), primary=a.primary,
+                  ties=a.ties)
 
 
 def cmd_adjust(args) -> int:

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=positive_int, default=None,
                    help="controls per treated patient (default 1)")
     p.add_argument("--replace", action="store_true", help="match with replacement")
+    p.add_argument("--ties", choices=("all", "matchit"), default=None,
+                   help="PS ties in matching: all (default: order-free, tied partners share "
+                        "the weight) or matchit (MatchIt's greedy rule, row order decides)")
     p.add_argument("--bootstrap", type=count_arg, default=None, metavar="N",
                    help="bootstrap replicates (default 1000; 0 skips)")
     p.add_argument("--seed", type=int, default=None, help=f"default {SEED}")

@@ -190,6 +190,7 @@ def progress_bar(args, what: str):
 
 def adjust_config(args, config):
     return config.updated("adjust", caliper_sd=getattr(args, "caliper", None),
+                          ties=getattr(args, "ties", None),
                           ratio=getattr(args, "ratio", None),
                           replace=True if getattr(args, "replace", False) else None,
                           bootstrap=getattr(args, "bootstrap", None),

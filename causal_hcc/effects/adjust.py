@@ -14,33 +14,50 @@ method                    model
 ``psm_stratified``        Cox stratified on matched set; model-based SE
 ``iptw``                  weighted Cox, robust sandwich SE (R ``coxph(..., weights,
                           robust = TRUE)``), for ATE (stabilised), ATT and ATO weights
-``doubly_robust``         IPTW (ATE, stabilised) Cox also adjusted for the PS covariates
+``weighted_cox_adjusted`` IPTW (ATE, stabilised) Cox also adjusted for the PS covariates:
+                          a conditional HR (estimand None), not doubly robust
 ========================  ===========================================================
+
+The doubly robust estimator is AIPW of the counterfactual survival of each arm at the
+landmarks (:func:`causal_hcc.effects.aipw.aipw_survival`, R ``riskRegression::ate``):
+``method = "aipw"`` rows of ``adjusted_curves.csv`` (:meth:`EffectsReport.curves_frame`).
 
 Bootstrap: patients are resampled with replacement; in each replicate the PS model is
 refitted and the patients re-matched (PSM) or re-weighted (IPTW), then the Cox model is
 refitted; percentile CIs. Replicates come from one ``numpy.random.Generator(seed)``, so the
 same seed gives the same intervals bit for bit. Failed replicates (e.g. no match within
-the caliper, no events in an arm) are counted and reported, never silently dropped.
+the caliper, no events in an arm) are counted and reported, never silently dropped;
+replicates whose PS model separates are handled by the rule of
+:mod:`causal_hcc.effects.bootstrap` (default: counted as failed).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_field
 
 import numpy as np
 import pandas as pd
 
-from causal_hcc.balance import balance_table
+from causal_hcc.balance import balance_table, residual_imbalance
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED, default_horizons, default_landmarks
-from causal_hcc.effects.bootstrap import BootOptions, attach_boot, bootstrap
+from causal_hcc.effects.aipw import AIPWResult, aipw_survival
+from causal_hcc.effects.bootstrap import (REPLACE_NOTE, SEPARATION_RULES, BootOptions,
+                                          accepted, attach_boot, bootstrap)
 from causal_hcc.effects.curves import AdjustedCurves, curve_stats, curves_table
 from causal_hcc.effects.estimate import IPTW_ESTIMANDS, cohort_arrays, estimate_effects
+from causal_hcc.errors import TimeZeroWarning
+from causal_hcc.identification import judge_estimates, row_weights
 from causal_hcc.matching import MatchedSample, match_patients
 from causal_hcc.propensity import (PropensityModel, fit_propensity)
 from causal_hcc.weighting import compute_weights
 
+
+
+#: Largest patients x censoring times of the AIPW augmentation (an n x K float array).
+AIPW_MAX_CELLS = 2e8
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,33 @@ class EffectsReport:
     arm_labels: tuple = ("treated", "control")
     time_unit: str = "months"
     n_excluded: int = 0
+    aipw: AIPWResult | None = None
+    #: ``{(method, estimand head): (weights, strata)}`` of the matching rows beyond the
+    #: standard ``psm`` ATT (psm ATC, exact, cem, subclass): identification.row_weights extra.
+    matching_weights: dict = field(default_factory=dict)
+    #: identification.Identification per estimate; the primary (method, estimand) and why.
+    identification: tuple = ()
+    primary: tuple | None = None
+    primary_reason: str = ""
+
+    def residual_imbalance(self) -> pd.DataFrame:
+        """Every variable (level) above |SMD| 0.1 after each adjustment, over the PS
+        covariates and all balance variables (:func:`causal_hcc.balance.residual_imbalance`)."""
+        return residual_imbalance(self.balance)
+
+    def primary_estimate(self):
+        """The primary EffectEstimate (None when no estimand qualified)."""
+        return next((e for e in self.estimates if self.primary is not None
+                     and (e.method, e.estimand) == tuple(self.primary)), None)
+
+    def curves_frame(self) -> pd.DataFrame:
+        """``adjusted_curves.csv``: the (weighted) KM rows of each adjustment, then the AIPW
+        rows (``method = "aipw"``, estimand ATE, with influence-function SEs and Wald CIs).
+        The time column is named after the time unit (``months``, ``days``...)."""
+        frames = [c.table.assign(method=c.method, estimand=c.estimand) for c in self.curves]
+        if self.aipw is not None:
+            frames.append(self.aipw.curve_rows().assign(estimand="ATE"))
+        return pd.concat(frames, ignore_index=True)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per estimate (the columns of ``effects.json``)."""
@@ -101,8 +145,36 @@ class EffectsReport:
                      "variables: " + "; ".join(
                          f"{k} {v['ps_covariates']:.3f} / {v['all_variables']:.3f}"
                          for k, v in self.max_abs_smd().items()))
+        if self.aipw is not None:
+            lines.append(_aipw_lines(self.aipw))
+        lines += _identification_lines(self)
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _identification_lines(report: EffectsReport) -> list[str]:
+    """Verdicts, the primary estimate and residual imbalance (EffectsReport.summary)."""
+    lines = ["Identification (does every patient of the target population have a "
+             "counterpart in the other arm?):"]
+    lines += [f"  {e.method} {e.estimand or ''}: "
+              + {True: "identified", False: "NOT identified", None: "no verdict"}[e.identified]
+              + f". {e.identification_note}" for e in report.estimates]
+    lines.append(f"Primary: {report.primary_reason}")
+    residual = report.residual_imbalance()
+    lines.append("Residual imbalance (|SMD| > 0.1 after adjustment, all balance variables): "
+                 + ("none" if residual.empty else "; ".join(
+                     f"{m}: " + ", ".join(f"{r.variable}{' = ' + r.level if r.level else ''} "
+                                          f"{r.smd_after:+.2f}" for r in g.itertuples())
+                     for m, g in residual.groupby("method", sort=False))) + ".")
+    return lines
+
+
+def _aipw_lines(aipw: AIPWResult) -> str:
+    """The AIPW survival differences, one line (EffectsReport.summary)."""
+    rows = [f"{r.time:g} {aipw.time_unit} {r.difference:+.3f} ({r.ci_lower_difference:+.3f} "
+            f"to {r.ci_upper_difference:+.3f})" for r in aipw.table.itertuples()]
+    return (f"Doubly robust (AIPW, ATE) survival difference {aipw.arm_labels[0]} - "
+            f"{aipw.arm_labels[1]}, influence-function 95% CI: " + "; ".join(rows) + ".")
 
 
 # ----------------------------------------------------------------------------- driver
@@ -110,7 +182,9 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
            ratio: int = 1, replace: bool = False, order: str = "largest",
            n_boot: int = 1000, seed: int = SEED, jobs: int = 1,
            landmarks=None, horizons=None, progress=None,
-           dask_address: str | None = None) -> EffectsReport:
+           dask_address: str | None = None, separation: str = "fail",
+           aipw: bool = True, ties: str = "all",
+           order_spread_k: int = 200, primary: str = "auto") -> EffectsReport:
     """The whole adjusted analysis: PS, matching, IPTW, balance, HRs, curves, bootstrap.
 
     Parameters
@@ -134,11 +208,31 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         default :func:`causal_hcc.defaults.default_landmarks` and
         :func:`~causal_hcc.defaults.default_horizons` (within the follow-up of both arms).
         A horizon beyond an arm's follow-up is kept and flagged in ``notes``.
+    separation : {"fail", "keep"}
+        Bootstrap replicates whose PS model separates: counted as failed and left out of
+        ``boot_ci_*`` (default), or kept; the CI over all replicates is reported beside it
+        either way (:mod:`causal_hcc.effects.bootstrap`).
+    aipw : bool
+        Compute the doubly robust AIPW survival at the landmarks (``aipw``).
+    ties : {"all", "matchit"}
+        Tie rule of PSM (:func:`causal_hcc.matching.match_on_logit`): "all" (default) is
+        order-free; "matchit" is MatchIt's greedy rule, where the row order breaks ties in
+        the PS. With "all" the MatchIt-rule HR is recorded in the row's description.
+    order_spread_k : int
+        With ties="all": the HR of MatchIt's greedy rule over this many random row orders
+        of both arms (:func:`causal_hcc.matching_effects.order_spread`, seeded by
+        ``seed``), recorded in the psm rows' description and in ``settings``; 0 skips it.
+    primary : {"auto", "ATE", "ATT", "ATC", "ATO"}
+        The primary IPTW estimand; "auto" takes the first identified one in that order
+        (:mod:`causal_hcc.identification`); ``primary`` and ``primary_reason`` of the
+        result say which and why.
 
     Returns
     -------
     EffectsReport
     """
+    if separation not in SEPARATION_RULES:
+        raise ValueError(f"separation must be one of {SEPARATION_RULES}, not {separation!r}")
     covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
     unit = cohort.labels.time_unit
     landmarks = default_landmarks(cohort.time, unit) if landmarks is None else landmarks
@@ -152,47 +246,139 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         notes.append(f"Adjusted for {', '.join(post)}, measured after time zero: conditioning "
                      "on a post-baseline variable can bias the effect (it may itself be "
                      "affected by treatment or by early survival).")
+        warnings.warn(notes[-1] + " Show the analysis that avoids it (restriction to one "
+                      "level, or a landmark).", TimeZeroWarning, stacklevel=2)
     propensity = fit_propensity(cohort, covariates)
     matched = match_patients(cohort, propensity, caliper_sd=caliper_sd, ratio=ratio,
                              replace=replace, order=order,
-                             seed=seed if order == "random" else None)
+                             seed=seed if order == "random" else None, ties=ties)
     weights = {est: compute_weights(cohort, propensity, estimand=est, stabilized=stab)
                for est, stab in IPTW_ESTIMANDS}
     balance = {"psm": balance_table(cohort, matched)}
     balance.update({f"iptw_{k}": balance_table(cohort, w) for k, w in weights.items()})
     estimates = estimate_effects(cohort, propensity, matched, weights)
     time, event, tx, _ = cohort_arrays(cohort, covariates)
-    opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons))
+    opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons),
+                       ties)
     reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
                      progress=progress, dask_address=dask_address) if n_boot > 0 else []
     if reps:
         estimates = tuple(
-            attach_boot(e, reps, "psm" if e.method == "psm" else f"iptw_{e.estimand}")
+            attach_boot(e, reps, "psm" if e.method == "psm" else f"iptw_{e.estimand}",
+                        separation=separation, replace=replace and e.method == "psm")
             if e.estimable and e.method in ("psm", "iptw") else e for e in estimates)
+        n_sep = sum(bool(r.get("separated")) for r in reps)
         notes.append("Bootstrap CIs: percentile; PS refitted and patients re-matched / "
-                     "re-weighted in every replicate.")
+                     "re-weighted in every replicate. " + (
+                         f"{n_sep} of {len(reps)} replicates had a separated PS model (a "
+                         "covariate level in one arm only, or |logit PS| > 15): "
+                         + ("counted as failed and left out of the CIs (boot_ci_all_*: "
+                            "with them)." if separation == "fail" else "kept in the CIs.")
+                         if n_sep else "No replicate had a separated PS model."))
+        if replace:
+            notes.append(f"PSM: {REPLACE_NOTE}.")
+    # PSM for the ATC and the stratum methods, added after the bootstrap (which re-matches
+    # for the ATT only: its "psm" replicates must not be attached to these rows).
+    estimates, more_weights, spreads = _matching_rows(
+        cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
+        ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
+    estimates, verdicts, _, primary_row, primary_reason = judge_estimates(
+        cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary)
+    notes.append(f"Primary estimate: {primary_reason}")
     curves = []
     for method, estimand, w, key in (("psm", "ATT", matched.weights, "psm_curves"),
                                      ("iptw", "ATE", weights["ATE"].weights, "iptw_curves")):
         arms, values = curve_stats(time, event, tx, w, opts.landmarks, opts.horizons,
                                     (cohort.labels.treated, cohort.labels.control))
         boot = None
-        if reps:
+        if reps and not (replace and method == "psm"):
             boot = np.array([[v[2] for v in r[key].values()] if key in r
                              else [np.nan] * len(values) for r in reps])
+            boot[~accepted(reps, separation)] = np.nan
         curves.append(AdjustedCurves(method, estimand, arms[0], arms[1],
-                                     curves_table(values, boot)))
+                                     curves_table(values, boot, unit)))
         notes += _follow_up_notes(time, tx == 1, w > 0, opts.landmarks, opts.horizons, unit,
                                   f"the {method.upper()} ({estimand}) curves")
+    aipw_result = _aipw(cohort, covariates, opts.landmarks, notes) if aipw else None
     settings = {"caliper_sd": caliper_sd, "sd_denominator": matched.sd_denominator,
                 "ratio": ratio, "replace": replace, "order": order, "n_boot": n_boot,
                 "seed": seed, "ties": "efron", "landmarks": list(landmarks),
-                "rmst_horizons": list(horizons)}
+                "rmst_horizons": list(horizons), "boot_separation": separation,
+                "aipw": bool(aipw), "matching_ties": ties,
+                "order_spread_k": order_spread_k if ties == "all" else 0,
+                "order_spread": spreads, "primary": primary}
     return EffectsReport(cohort.label, covariates, propensity, matched, weights, balance,
                          estimates, tuple(curves), settings, tuple(notes),
                          cohort.labels.comparison,
                          (cohort.labels.treated, cohort.labels.control), unit,
-                         cohort.n_excluded)
+                         cohort.n_excluded, aipw_result, more_weights,
+                         identification=verdicts, primary=primary_row,
+                         primary_reason=primary_reason)
+
+
+def _matching_rows(cohort, propensity, matched, estimates, *, ties, caliper_sd, ratio,
+                   replace, order, seed, spread_k):
+    """Estimates with the psm ATC row and the exact / cem / subclass rows appended (and the
+    MatchIt-rule HR and order spread in the psm rows' descriptions when ties="all");
+    returns (estimates, {(method, estimand head): (weights, strata)}, order spreads)."""
+    # Imported here: causal_hcc.matching_effects imports the effects package.
+    from causal_hcc.matching_effects import (greedy_note, order_spread, psm_atc_row,
+                                             strata_rows)
+    spreads = {}
+    out = list(estimates)
+    atc_order = "smallest" if order in (None, "largest") else order   # MatchIt's ATC default
+    spread = {}
+    if ties == "all" and spread_k:
+        spread = {est: order_spread(cohort, propensity, estimand=est, k=spread_k, seed=seed,
+                                    caliper_sd=caliper_sd, ratio=ratio)
+                  for est in ("ATT", "ATC")}
+        spreads = {est: s.to_dict() for est, s in spread.items()}
+    if ties == "all":
+        for i, e in enumerate(out):
+            if e.method == "psm" and e.estimable:
+                out[i] = replace_field(e, description=e.description + greedy_note(
+                    cohort, propensity, matched, spread.get("ATT")))
+    m_atc, row = psm_atc_row(cohort, propensity, ties=ties, caliper_sd=caliper_sd,
+                             ratio=ratio, replace=replace, order=atc_order,
+                             seed=seed if order == "random" else None,
+                             spread=spread.get("ATC"))
+    out.append(row)
+    extra = {}
+    if m_atc is not None:
+        extra[("psm", "ATC")] = (np.asarray(m_atc.weights, float), None)
+    samples, rows = strata_rows(cohort, propensity)
+    out += rows
+    extra.update({(m, e): (np.asarray(s.weights, float), np.asarray(s.subclass))
+                  for (m, e), s in samples.items()})
+    return tuple(out), extra, spreads
+
+
+def _aipw(cohort: Cohort, covariates, landmarks, notes: list) -> AIPWResult | None:
+    """AIPW survival at the landmarks on the adjustment's covariates (its notes joined to
+    ``notes``); None, with a note, when it cannot be computed."""
+    if not landmarks:
+        return None
+    cells = cohort.n * int((cohort.event == 0).sum())
+    if cells > AIPW_MAX_CELLS:
+        notes.append(f"AIPW survival not computed: {cohort.n} patients x "
+                     f"{int((cohort.event == 0).sum())} censoring times exceed "
+                     f"{AIPW_MAX_CELLS:.0e} cells of the augmentation term (run "
+                     "causal_hcc.effects.aipw.aipw_survival on a machine with the memory).")
+        return None
+    sub = cohort.with_roles(covariates=tuple(covariates))
+    # The PS model's warnings were raised by adjust's own fit; the AIPW's own statistical
+    # warnings become notes of the report.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = aipw_survival(sub, landmarks)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            notes.append(f"AIPW survival not computed: {' '.join(str(exc).split())}")
+            return None
+    notes += list(dict.fromkeys(f"AIPW: {' '.join(str(w.message).split())}" for w in caught
+                                if "propensity" not in str(w.message).lower()))
+    notes += [f"AIPW: {n}" for n in result.notes]
+    return result
 
 
 def _follow_up_notes(time, treated, used, landmarks, horizons, unit: str,

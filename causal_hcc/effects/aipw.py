@@ -358,9 +358,10 @@ class AIPWResult:
         return self.table.copy()
 
     def curve_rows(self) -> pd.DataFrame:
-        """Rows for ``adjusted_curves.csv``: method "aipw", quantity, months, treated,
-        control, difference, and the SE / CI columns."""
-        t = self.table.rename(columns={"time": "months"}).drop(columns=["time_unit"])
+        """Rows for ``adjusted_curves.csv``: method "aipw", quantity, the time column
+        (named after the time unit: ``months``, ``days``...), treated, control, difference,
+        and the SE / CI columns."""
+        t = self.table.rename(columns={"time": self.time_unit}).drop(columns=["time_unit"])
         return t.assign(method=self.estimator)[["method"] + [c for c in t.columns]]
 
     def summary(self) -> str:

@@ -5,6 +5,20 @@ refitted and the patients re-matched (PSM) or re-weighted (IPTW), then the Cox m
 refitted; percentile CIs. Replicates come from one ``numpy.random.Generator(seed)``, so the
 same seed gives the same intervals bit for bit. Failed replicates (e.g. no match within
 the caliper, no events in an arm) are counted and reported, never silently dropped.
+
+Separation rule. A replicate whose refitted PS model separates is flagged
+(``separated``, :func:`separated_replicates`): a level of a binary design column (a 0/1
+covariate or a dummy of a categorical one) seen in one arm only, or a fitted logit PS
+beyond +/- :data:`SEPARATION_LOGIT` (a PS numerically 0 or 1). Its PS, and so its
+weights and matched sets, are artefacts of the maximum likelihood running off to
+infinity. Default rule (``separation="fail"``): such replicates count as failed and are
+left out of the percentile CI (``boot_ci_lower/upper``); the CI over every replicate that
+gave a number (``boot_ci_all_lower/upper``) and their count (``n_boot_separated``) are
+reported beside it. ``separation="keep"`` uses every replicate.
+
+Matching with replacement: the bootstrap of a matching estimator is not valid (Abadie &
+Imbens 2008, Econometrica 76:1537-1557), so its percentile CI is withheld (None) with the
+reason in ``boot_note``.
 """
 
 from __future__ import annotations
@@ -31,6 +45,13 @@ from causal_hcc.weighting import ps_weights
 BOOT_METHODS = ("psm", *(f"iptw_{e}" for e, _ in IPTW_ESTIMANDS))
 BOOT_TASKS = 32                  # re-matching tasks per block handed to run_parallel
 BOOT_BYTES = 2 ** 28             # working memory of one block of replicates (~256 MB)
+#: |logit PS| beyond which a replicate's PS counts as numerically 0 or 1 (separation): a
+#: PS below 3.1e-7, an inverse weight above 3 million. Separated fits in the bundled
+#: cohort reach 25-47; a fit without separation stays far below on data of this kind.
+SEPARATION_LOGIT = 15.0
+SEPARATION_RULES = ("fail", "keep")
+REPLACE_NOTE = ("bootstrap percentile CI withheld: matching with replacement, where the "
+                "bootstrap is not valid (Abadie & Imbens 2008)")
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,7 @@ class BootOptions:
     order: str
     landmarks: tuple
     horizons: tuple
+    ties: str = "matchit"       # the tie rule of the point estimate's matching
 
 
 def _multiplicity(draws: np.ndarray, n: int) -> np.ndarray:
@@ -92,6 +114,31 @@ def _per_patient(rows, draws, copy_weights, n: int) -> _Reweighted:
     return _Reweighted(np.asarray(rows), weights.reshape(-1, n), copies.reshape(-1, n))
 
 
+def separated_replicates(draws, lps, design_matrix, tx) -> np.ndarray:
+    """Which replicates' refitted PS models separate (bool, one per replicate).
+
+    A replicate separates when a binary (0/1) design column that takes both values in the
+    replicate has a value seen in one arm only (quasi-complete separation: e.g. no
+    untreated patient with intrahepatic cCR), or when a fitted logit PS lies beyond
+    +/- :data:`SEPARATION_LOGIT`. Counts are sums of integer multiplicities, so the flag
+    is exact and the same whatever the block size.
+    """
+    n = draws.shape[1]
+    x = np.asarray(design_matrix, float)
+    binary = [j for j in range(x.shape[1])
+              if np.ptp(x[:, j]) > 0 and np.isin(x[:, j], (0.0, 1.0)).all()]
+    flagged = ~np.all(np.abs(lps) <= SEPARATION_LOGIT, axis=1)     # NaN counts as flagged
+    if binary:
+        xb = x[:, binary]
+        cells = np.column_stack([tx[:, None] * xb, (1 - tx)[:, None] * xb,
+                                 tx[:, None] * (1 - xb), (1 - tx)[:, None] * (1 - xb)])
+        counts = (_multiplicity(draws, n) @ cells).reshape(len(draws), 4, len(binary))
+        ones, zeros = counts[:, 0] + counts[:, 1], counts[:, 2] + counts[:, 3]
+        varying = (ones > 0) & (zeros > 0)
+        flagged |= np.any(varying & np.any(counts == 0, axis=1), axis=1)
+    return flagged
+
+
 def _rematch(idx, lp, tx, opts: BootOptions, seed: int) -> np.ndarray | None:
     """Matching weights of one replicate's resampled rows (re-matched on its refitted PS);
     None when no treated patient has a control within the caliper."""
@@ -99,7 +146,8 @@ def _rematch(idx, lp, tx, opts: BootOptions, seed: int) -> np.ndarray | None:
         warnings.simplefilter("ignore", CausalHccWarning)
         try:
             return match_on_logit(lp, tx[idx], caliper_sd=opts.caliper_sd, ratio=opts.ratio,
-                                  replace=opts.replace, order=opts.order, seed=seed).weights
+                                  replace=opts.replace, order=opts.order, seed=seed,
+                                  ties=opts.ties).weights
         except NotEstimableError:
             return None
 
@@ -154,7 +202,8 @@ def bootstrap(cohort: Cohort, covariates, *, n_boot: int, seed: int, opts: BootO
 
     Each replicate resamples patients with replacement, refits the PS model, re-matches
     and re-weights, and refits the Cox model of each method. Returns one dict per
-    replicate: the log HR of ``psm`` and ``iptw_<estimand>`` (NaN = failed) and, where
+    replicate: the log HR of ``psm`` and ``iptw_<estimand>`` (NaN = failed), whether its
+    PS model separates (``separated``, :func:`separated_replicates`) and, where
     matching / ATE weighting succeeded, ``psm_curves`` / ``iptw_curves`` (landmark
     survival and RMST per arm and their difference, as ``fast_curve_values``).
 
@@ -210,7 +259,10 @@ def _bootstrap_block(draws, seeds, time, event, tx, design, opts, jobs, dask_add
                                    .reshape(len(rows), n), n)}
     methods.update(_reweight(draws, lps, tx))
     log_hr = {key: _log_hr(time, event, tx, m, n_rep) for key, m in methods.items()}
+    separated = separated_replicates(draws, lps, design.matrix, tx)
     out = [{key: float(log_hr[key][b]) for key in BOOT_METHODS} for b in range(n_rep)]
+    for b in range(n_rep):
+        out[b]["separated"] = bool(separated[b])
     names = [("survival", t) for t in opts.landmarks] + [("rmst", h) for h in opts.horizons]
     for key, curves in (("psm", "psm_curves"), ("iptw_ATE", "iptw_curves")):
         m = methods[key]
@@ -224,6 +276,7 @@ def _bootstrap_block(draws, seeds, time, event, tx, design, opts, jobs, dask_add
 
 
 def percentile_ci(values) -> tuple[float | None, float | None, int]:
+    """exp of the 2.5th and 97.5th percentiles of the finite log HRs (None with < 10)."""
     v = np.asarray(values, float)
     ok = np.isfinite(v)
     if ok.sum() < 10:
@@ -232,9 +285,37 @@ def percentile_ci(values) -> tuple[float | None, float | None, int]:
     return float(lo), float(hi), int(ok.sum())
 
 
-def attach_boot(est: EffectEstimate, reps: list[dict], key: str) -> EffectEstimate:
-    lo, hi, ok = percentile_ci([r.get(key, np.nan) for r in reps])
+def accepted(reps: list[dict], separation: str = "fail") -> np.ndarray:
+    """Replicates the CI uses under the separation rule (bool, one per replicate)."""
+    if separation not in SEPARATION_RULES:
+        raise ValueError(f"separation must be one of {SEPARATION_RULES}, not {separation!r}")
+    sep = np.array([bool(r.get("separated", False)) for r in reps], bool)
+    return ~sep if separation == "fail" else np.ones(len(reps), bool)
+
+
+def attach_boot(est: EffectEstimate, reps: list[dict], key: str, *, separation: str = "fail",
+                replace: bool = False) -> EffectEstimate:
+    """The estimate with its bootstrap percentile CI under the separation rule.
+
+    ``boot_ci_lower/upper`` from the accepted replicates (``n_boot`` of them; the others,
+    failed or separated, in ``n_boot_failed``), ``boot_ci_all_lower/upper`` from every
+    replicate that gave a number, ``n_boot_separated`` the replicates whose PS separated.
+    With ``replace`` (matching with replacement) both CIs are withheld (None), with the
+    reason in ``boot_note``.
+    """
+    values = np.array([r.get(key, np.nan) for r in reps], float)
+    keep = accepted(reps, separation)
+    lo, hi, ok = percentile_ci(np.where(keep, values, np.nan))
+    lo_all, hi_all, _ = percentile_ci(values)
+    n_sep = int(sum(bool(r.get("separated", False)) for r in reps))
+    note = (f"{n_sep} of {len(reps)} replicates had a separated PS model and count as "
+            "failed" if n_sep and separation == "fail" else
+            f"{n_sep} of {len(reps)} replicates had a separated PS model and are kept"
+            if n_sep else "")
+    if replace:
+        lo = hi = lo_all = hi_all = None
+        note = REPLACE_NOTE + (f"; {note}" if note else "")
     return EffectEstimate(**{**vars(est), "boot_ci_lower": lo, "boot_ci_upper": hi,
-                             "n_boot": ok, "n_boot_failed": len(reps) - ok})
-
-
+                             "boot_ci_all_lower": lo_all, "boot_ci_all_upper": hi_all,
+                             "n_boot": ok, "n_boot_failed": len(reps) - ok,
+                             "n_boot_separated": n_sep, "boot_note": note})

@@ -86,10 +86,15 @@ def fast_curve_values(time, event, tx, w, landmarks, horizons) -> dict:
     return curve_values(curves, landmarks, horizons)
 
 
-def curves_table(values, boot=None) -> pd.DataFrame:
+def curves_table(values, boot=None, time_col: str = "months") -> pd.DataFrame:
+    """One row per landmark / horizon; the time column is named after the time unit.
+
+    ``boot`` (replicates x quantities) holds the replicates' differences, NaN where a
+    replicate failed or is left out (separation rule); percentile CI from >= 10 of them.
+    """
     rows = []
     for i, ((kind, t), (v1, v0, diff)) in enumerate(values.items()):
-        row = {"quantity": kind, "months": t, "treated": v1, "control": v0,
+        row = {"quantity": kind, time_col: t, "treated": v1, "control": v0,
                "difference": diff, "boot_ci_lower": None, "boot_ci_upper": None}
         if boot is not None and np.isfinite(boot[:, i]).sum() >= 10:
             lo, hi = np.nanpercentile(boot[:, i], [2.5, 97.5])

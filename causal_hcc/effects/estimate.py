@@ -18,7 +18,7 @@ from causal_hcc.propensity import PropensityModel
 from causal_hcc.survival.cox import fit_cox
 
 
-IPTW_ESTIMANDS = (("ATE", True), ("ATT", False), ("ATO", False))
+IPTW_ESTIMANDS = (("ATE", True), ("ATT", False), ("ATC", False), ("ATO", False))
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,15 @@ class EffectEstimate:
 
     ``se_log_hr`` is the SE of log HR of type ``variance`` (model, robust or
     cluster_robust); ``boot_ci_*`` are bootstrap percentile limits (None when not
-    bootstrapped), from ``n_boot`` successful replicates (``n_boot_failed`` failed).
+    bootstrapped), from ``n_boot`` accepted replicates (``n_boot_failed`` failed or, under
+    the default separation rule, separated); ``boot_ci_all_*`` from every replicate that
+    gave a number, separated ones included; ``n_boot_separated`` counts the replicates
+    whose PS model separated; ``boot_note`` says why a CI is withheld or what was left out
+    (:mod:`causal_hcc.effects.bootstrap`).
     ``n_treated``/``n_control`` count patients with positive weight; ``events`` the events
-    among them.
+    among them. ``identified`` is the verdict of :mod:`causal_hcc.identification` (True /
+    False for a causal estimand, None for crude and conditional HRs), explained in
+    ``identification_note``.
     """
 
     method: str
@@ -51,9 +57,15 @@ class EffectEstimate:
     boot_ci_upper: float | None = None
     n_boot: int = 0
     n_boot_failed: int = 0
+    boot_ci_all_lower: float | None = None
+    boot_ci_all_upper: float | None = None
+    n_boot_separated: int = 0
+    boot_note: str = ""
     comparison: str = "treated vs control (reference)"
     estimable: bool = True
     reason: str = ""
+    identified: bool | None = None
+    identification_note: str = ""
 
     def to_dict(self) -> dict:
         return dict(vars(self), covariates=list(self.covariates))
@@ -146,7 +158,8 @@ _cox_effect = cox_effect
 
 def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: MatchedSample,
                      weights: dict) -> tuple[EffectEstimate, ...]:
-    """Crude, multivariable, PSM (clustered and stratified), IPTW and doubly robust HRs."""
+    """Crude, multivariable, PSM (clustered and stratified), IPTW and covariate-adjusted
+    weighted Cox HRs."""
     covariates = propensity.covariates
     time, event, tx, design = cohort_arrays(cohort, covariates)
     x1, n1 = model_matrix(tx, design, False, cohort.roles.treatment)
@@ -158,9 +171,12 @@ def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: Match
         cox_effect("crude", None, "Cox, treatment only", time, event, x1, n1),
         cox_effect("multivariable", None, "Cox adjusted for the PS covariates", time,
                     event, xa, na),
+        # The full label: "ATT among matched treated" when treated patients were dropped.
         matched_effect(time, event, x1, n1, matched.weights, matched.subclass,
-                       matched.replace, matched.estimand.split(" ")[0], **labels),
-        cox_effect("psm_stratified", matched.estimand.split(" ")[0], "Cox stratified on "
+                       matched.replace, matched.estimand, **labels),
+        # Stratified on matched set: a conditional HR (within sets), not a marginal one.
+        cox_effect("psm_stratified", f"{matched.estimand} (conditional HR within "
+                    "matched sets)", "Cox stratified on "
                     "matched set", time, event, x1, n1, weights=matched.weights,
                     strata=matched.subclass),
     ]
@@ -176,8 +192,12 @@ def estimate_effects(cohort: Cohort, propensity: PropensityModel, matched: Match
                                    **labels))
     ate = weights.get("ATE")
     if ate is not None:
-        out.append(cox_effect("doubly_robust", "ATE", "weighted Cox (ATE) also adjusted "
-                               "for the PS covariates, robust SE", time, event, xa, na,
+        # Not doubly robust and not an ATE: a weighted Cox model with the covariates added
+        # estimates a conditional HR (HRs are non-collapsible). AIPW is the doubly robust
+        # estimator (effects.aipw, adjusted_curves.csv).
+        out.append(cox_effect("weighted_cox_adjusted", None, "covariate-adjusted weighted "
+                               "Cox (stabilised ATE weights + the PS covariates), robust SE: "
+                               "a conditional HR, not a marginal one", time, event, xa, na,
                                weights=ate.weights, robust=True))
     return tuple(out)
 

@@ -53,9 +53,11 @@ class Specification:
         PS covariates.
     splines : tuple of (str, int)
         Numeric covariates entered as natural cubic splines with that df (R ``ns``).
-    caliper_sd, ratio, replace, order, order_seed
+    caliper_sd, ratio, replace, order, order_seed, ties
         Matching (:func:`causal_hcc.matching.match_on_logit`); caliper in SDs of the logit
-        PS (MatchIt's SD over all patients), None for none.
+        PS (MatchIt's SD over all patients), None for none; ``ties="all"`` (default, as
+        :func:`causal_hcc.effects.adjust`) is the order-free rule, ``"matchit"`` MatchIt's
+        greedy rule.
     estimand : str
         IPTW: "ATE", "ATT", "ATC" or "ATO". Matching: "ATT" (treated are matched).
     stabilized : bool
@@ -78,6 +80,7 @@ class Specification:
     trim: tuple | None = None
     truncate: tuple | None = None
     name: str = "default"
+    ties: str = "all"
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -92,10 +95,11 @@ class Specification:
 
     @classmethod
     def psm(cls, covariates, *, caliper_sd=0.2, ratio=1, replace=False, order="largest",
-            order_seed=None, splines=(), name="default") -> "Specification":
-        """Matching on the logit PS (default: 1:1, caliper 0.2 SD, largest first)."""
+            order_seed=None, splines=(), name="default", ties="all") -> "Specification":
+        """Matching on the logit PS (default: 1:1, caliper 0.2 SD, largest first,
+        order-free ties)."""
         return cls("psm", covariates, splines, caliper_sd, int(ratio), bool(replace), order,
-                   order_seed, "ATT", name=name)
+                   order_seed, "ATT", name=name, ties=ties)
 
     @classmethod
     def iptw(cls, covariates, *, estimand="ATE", stabilized=True, trim=None, truncate=None,
@@ -284,7 +288,7 @@ def estimate_prepared(prep: Prepared, spec: Specification) -> SpecResult:
         try:
             m = match_on_logit(prep.logit_ps, prep.treated, ratio=spec.ratio,
                                caliper_sd=spec.caliper_sd, replace=spec.replace,
-                               order=spec.order, seed=spec.order_seed)
+                               order=spec.order, seed=spec.order_seed, ties=spec.ties)
         except NotEstimableError as exc:
             return SpecResult(spec, not_estimable(common, str(exc)), notes=tuple(notes))
         estimand = m.estimand.split(" ")[0]

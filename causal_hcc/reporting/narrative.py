@@ -76,25 +76,14 @@ def plain_summary(cohort, crude, effects, sensitivity=None) -> list[str]:
     if crude_hr is not None:
         lines.append(f"Crude hazard ratio of {outcome_name(lab)}, {lab.comparison}: "
                      f"{fmt_hr(crude_hr)}; log-rank {fmt_p(crude.arms.log_rank.p)}.")
-    adjusted = [e for e in effects.estimates if e.method != "crude" and e.estimable]
-    if adjusted:
-        excl = [e for e in adjusted if e.ci_upper < 1 or e.ci_lower > 1]
-        below = [e for e in adjusted if e.hr < 1]
-        lines.append(
-            f"After adjustment for {_covariate_list(cohort, effects.covariates)}, "
-            f"{len(adjusted)} adjusted estimates were computed; their hazard ratios range "
-            f"from {min(e.hr for e in adjusted):.2f} to {max(e.hr for e in adjusted):.2f} "
-            f"({len(below)} below 1), and the 95% CI excludes 1 in {len(excl)} of them.")
+    lines += identification_sentences(effects)
     m = effects.matched
     psm = est.get(("psm", m.estimand)) or est.get(("psm", "ATT"))
     lines.append(f"Propensity-score matching (caliper {m.caliper_sd} SD of the logit PS) "
                  f"matched {m.n_matched_treated} of {m.n_treated} {lab.treated} patients; "
                  f"the matched estimate refers to {m.estimand}."
-                 + (f" PSM HR {fmt_hr(psm)}." if psm is not None else ""))
-    for estimand in ("ATE", "ATO"):
-        e = est.get(("iptw", estimand))
-        if e is not None:
-            lines.append(f"IPTW ({estimand}) HR {fmt_hr(e)}.")
+                 + (f" PSM HR {fmt_hr(psm)} ({_verdict_word(psm)})." if psm is not None
+                    else ""))
     positivity = positivity_sentence(effects, lab)
     if positivity:
         lines.append(positivity)
@@ -103,10 +92,82 @@ def plain_summary(cohort, crude, effects, sensitivity=None) -> list[str]:
         worst = max(smd.items(), key=lambda kv: kv[1]["ps_covariates"])
         lines.append(f"Largest |SMD| of a PS covariate after adjustment: "
                      f"{worst[1]['ps_covariates']:.2f} ({worst[0]}); threshold 0.1.")
+    residual = residual_sentence(effects)
+    if residual:
+        lines.append(residual)
+    post = cohort.post_baseline_in(effects.covariates)
+    if post:
+        lines.append(f"Time zero: the adjustment conditions on "
+                     f"{_covariate_list(cohort, post)}, measured after time zero; it may "
+                     "itself be affected by treatment or early survival, so every adjusted "
+                     "estimate above can be biased by it (see the restricted or landmark "
+                     "analysis).")
     sentences = getattr(sensitivity, "plain_sentences", None)
     if callable(sentences):
         lines += list(sentences())
     return lines
+
+
+def _verdict_word(e) -> str:
+    return {True: "identified", False: "NOT identified",
+            None: "not a causal estimand"}[getattr(e, "identified", None)]
+
+
+def _name(e) -> str:
+    return f"{e.method} {e.estimand}" if e.estimand else e.method
+
+
+def identification_sentences(effects) -> list[str]:
+    """The adjusted estimates, identified first: the primary, the identified ones and
+    their range, then those not identified (named, never in a range), then conditional HRs.
+    """
+    adjusted = [e for e in effects.estimates if e.method != "crude" and e.estimable]
+    identified = [e for e in adjusted if e.identified is True]
+    unidentified = [e for e in adjusted if e.identified is False]
+    conditional = [e for e in adjusted if e.identified is None]
+    lines = []
+    primary = effects.primary_estimate() if hasattr(effects, "primary_estimate") else None
+    if primary is not None:
+        lines.append(f"Primary estimate: {_name(primary)} HR {fmt_hr(primary)}, "
+                     f"{_verdict_word(primary)}. {getattr(effects, 'primary_reason', '')}")
+    elif getattr(effects, "primary_reason", ""):
+        lines.append(f"No primary estimate: {effects.primary_reason}")
+    if identified:
+        excl = [e for e in identified if e.ci_upper < 1 or e.ci_lower > 1]
+        below = [e for e in identified if e.hr < 1]
+        lines.append(
+            f"Identified adjusted estimates ({len(identified)}: "
+            + ", ".join(f"{_name(e)} {e.hr:.2f}" for e in identified)
+            + f"): hazard ratios from {min(e.hr for e in identified):.2f} to "
+              f"{max(e.hr for e in identified):.2f} ({len(below)} below 1); the 95% CI "
+              f"excludes 1 in {len(excl)} of them.")
+    if unidentified:
+        lines.append(
+            "Not identified, because part of their target population has no counterpart "
+            "in the other arm (kept out of the range above and out of the headline): "
+            + "; ".join(f"{_name(e)} HR {e.hr:.2f}" for e in unidentified) + ".")
+    if conditional:
+        lines.append("Conditional hazard ratios of regression models (not marginal causal "
+                     "estimands): " + "; ".join(f"{_name(e)} {fmt_hr(e)}"
+                                                for e in conditional) + ".")
+    return lines
+
+
+def residual_sentence(effects, per_method: int = 3) -> str:
+    """Variables still above |SMD| 0.1 after each adjustment ("" when none or unknown)."""
+    if not hasattr(effects, "residual_imbalance"):
+        return ""
+    frame = effects.residual_imbalance()
+    if frame.empty:
+        return ""
+    parts = []
+    for method, rows in frame.groupby("method", sort=False):
+        named = ", ".join(f"{r.variable}{' = ' + str(r.level) if r.level else ''} "
+                          f"{r.smd_after:+.2f}" for r in rows.head(per_method).itertuples())
+        more = len(rows) - per_method
+        parts.append(f"{method}: {named}" + (f" and {more} more" if more > 0 else ""))
+    return ("Residual imbalance, every balance variable considered (|SMD| > 0.1 after "
+            "adjustment; residual_imbalance() lists all): " + "; ".join(parts) + ".")
 
 
 def positivity_sentence(effects, labels) -> str:
@@ -159,7 +220,9 @@ def checklist(cohort, crude, effects) -> pd.DataFrame:
         ("Comparison", cohort.labels.comparison),
         ("Rows excluded", f"{cohort.n_excluded} (complete-case analysis)" if cohort.n_excluded
          else "none"),
-        ("Estimands", f"PSM: {m.estimand}; IPTW: ATE (stabilised), ATT, ATO (overlap)"),
+        ("Estimands", f"PSM: {m.estimand}; IPTW: ATE (stabilised), ATT, ATC, ATO (overlap); "
+                      "identification verdict per estimate (identified / "
+                      "identification_note in effects.json)"),
         ("PS model", f"unpenalised logistic regression on "
                      f"{_covariate_list(cohort, effects.covariates)}; c-statistic "
                      f"{effects.propensity.c_statistic:.3f}; events per variable "
@@ -168,14 +231,14 @@ def checklist(cohort, crude, effects) -> pd.DataFrame:
                      f"{'with' if m.replace else 'without'} replacement, order {m.order}, "
                      f"caliper {m.caliper_sd} SD (SD: {m.sd_denominator}, "
                      f"{m.sd_value:.3f}); matched {m.n_matched_treated}/{m.n_treated} treated"),
-        ("Balance", "SMD with the unadjusted SD (treated SD for matching/ATT, pooled for "
-                    "ATE/ATO); threshold 0.1"),
+        ("Balance", "SMD with the unadjusted SD (treated SD for matching/ATT, control SD "
+                    "for ATC, pooled for ATE/ATO); threshold 0.1"),
         ("Effective sample size", "; ".join(
             f"{k}: treated {v['treated']:.1f}, control {v['control']:.1f}"
             for k, v in ess.items())),
         ("Standard errors", "crude/multivariable: model; PSM: robust clustered on matched "
-                            "set (stratified alternative: model); IPTW and doubly robust: "
-                            "robust sandwich"),
+                            "set (stratified alternative: model); IPTW and covariate-adjusted "
+                            "weighted Cox: robust sandwich; AIPW: influence function"),
         ("Bootstrap", f"{effects.settings['n_boot']} replicates, seed "
                       f"{effects.settings['seed']}, PS refitted each time, percentile CIs"),
         ("Cox ties", f"{crude.cox.ties}"),
@@ -188,7 +251,8 @@ def estimates_table(effects, evalues=None) -> pd.DataFrame:
     """One row per adjusted HR, formatted for reading (E-values when given)."""
     rows = []
     for e in effects.estimates:
-        row = {"method": e.method, "estimand": e.estimand or "", "HR (95% CI)": fmt_hr(e),
+        row = {"method": e.method, "estimand": e.estimand or "",
+               "identified": _verdict_word(e), "HR (95% CI)": fmt_hr(e),
                "SE": e.variance, "bootstrap 95% CI": (
                    f"{e.boot_ci_lower:.2f}-{e.boot_ci_upper:.2f}"
                    if e.boot_ci_lower is not None else ""),

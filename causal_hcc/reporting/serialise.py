@@ -145,6 +145,11 @@ def _effects_context(result, warnings_seen) -> dict:
             "covariates": result.covariates,
             "estimates": [e.to_dict() for e in result.estimates],
             "max_abs_smd": result.max_abs_smd(), "notes": list(result.notes),
+            "primary": getattr(result, "primary", None),
+            "primary_reason": getattr(result, "primary_reason", ""),
+            "identification": [v.to_dict() for v in getattr(result, "identification", ())],
+            "residual_imbalance": result.residual_imbalance().to_dict("records")
+            if hasattr(result, "residual_imbalance") else [],
             "warnings": list(dict.fromkeys(warnings_seen)),
             "propensity": {"c_statistic": p.c_statistic,
                            "events_per_variable": p.events_per_variable,
@@ -183,8 +188,7 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
                          for name, t in result.balance.items()], ignore_index=True)
     table_one = pd.concat([t.table_one().assign(method=name)
                            for name, t in result.balance.items()], ignore_index=True)
-    curves = pd.concat([c.table.assign(method=c.method, estimand=c.estimand)
-                        for c in result.curves], ignore_index=True)
+    curves = result.curves_frame()
     for frame, name in ((balance, "balance"), (table_one, "table_one"),
                         (propensity_frame(result), "propensity"),
                         (result.matched.pairs_frame(), "matched_pairs"),

@@ -18,7 +18,11 @@
    crude HR;
 5. subgroups by each ``subgroups`` role variable (binary) with tests of interaction
    (:mod:`~causal_hcc.sensitivity.subgroups`);
-6. any ``extra_analyses`` a study passes (e.g. the Yang 2025 NED null correlation and
+6. time zero: for each binary post-baseline covariate (role ``post_baseline``) adjusted
+   for, the analysis restricted to its level 0, crude and adjusted for the rest
+   (:mod:`~causal_hcc.sensitivity.restricted`), and a flag on every model that conditions
+   on it (the adjusted time-varying Cox included);
+7. any ``extra_analyses`` a study passes (e.g. the Yang 2025 NED null correlation and
    vascular-invasion what-if, ``causal_hcc.studies.yang2025.what_ifs.extra_analyses``).
 
 **Primary adjusted HR** (pre-specified, not chosen after seeing the numbers): IPTW for the
@@ -51,6 +55,8 @@ from causal_hcc.sensitivity.evalue_records import effect_evalues
 from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, SpecificationGrid,
                                          build_specifications, default_covariate_sets,
                                          specification_grid)
+from causal_hcc.sensitivity.grid_summary import grid_by_estimand
+from causal_hcc.sensitivity.restricted import RestrictedAnalysis, restricted_analyses
 from causal_hcc.sensitivity.immortal_time import (LandmarkAnalysis, default_immortal_landmarks,
                                                   landmark_analysis)
 from causal_hcc.sensitivity.subgroups import SubgroupAnalysis, subgroup_effects
@@ -201,6 +207,8 @@ class SensitivityReport:
     subgroup_analyses: tuple = field(default=())
     extras: dict = field(default_factory=dict)
     comparison: str = "treated vs control (reference)"
+    restricted: tuple[RestrictedAnalysis, ...] = field(default=())
+    time_zero_flags: tuple = field(default=())
 
     def estimate(self, method: str, estimand: str | None = None):
         """The effects report's estimate of one method (and estimand)."""
@@ -234,7 +242,8 @@ class SensitivityReport:
                 "design": grid.design, "denominator": grid.denominator_text(),
                 "headline": grid.headline(),
                 "headline_balanced": grid.headline(max_smd=BALANCE_THRESHOLD),
-                "counts": grid.ci_counts(), "settings": grid.settings,
+                "counts": grid.ci_counts(), "by_estimand": grid_by_estimand(grid.rows),
+                "settings": grid.settings,
                 "covariate_sets": grid.covariate_sets, "notes": grid.notes},
             "landmark": None if self.landmark is None else
             self.landmark.to_frame().to_dict("records"),
@@ -245,6 +254,11 @@ class SensitivityReport:
             "subgroups": None if self.subgroups is None else _subgroup_dict(self.subgroups),
             "subgroup_analyses": [_subgroup_dict(s) for s in self.subgroup_analyses],
             "comparison": self.comparison,
+            "time_zero": {"flags": list(self.time_zero_flags), "restricted": [
+                {"variable": a.variable, "level": a.level, "n": a.n,
+                 "n_treated": a.n_treated, "n_control": a.n_control, "events": a.events,
+                 "dropped_constant": list(a.dropped),
+                 "estimates": a.to_frame().to_dict("records")} for a in self.restricted]},
             "unavailable": self.unavailable,
             "notes": self.notes,
         }
@@ -339,7 +353,7 @@ def _stage(name, fn, notes, unavailable):
 
 def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
                     covariates=None, jobs: int = 1, seed: int = DEFAULT_SEED,
-                    progress=None, primary=PRIMARY, landmarks=None, covariate_sets=None,
+                    progress=None, primary=None, landmarks=None, covariate_sets=None,
                     subgroups=None, benchmarks=None, extra_analyses=None
                     ) -> SensitivityReport:
     """Run every sensitivity analysis of the package on one cohort.
@@ -360,9 +374,10 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
         same report, bit for bit).
     progress : callable, optional
         ``progress(done, total)``: the grid's rows plus one step per other stage.
-    primary : (method, estimand)
-        The primary adjusted HR for the tipping points (default IPTW ATE; see the module
-        docstring).
+    primary : (method, estimand), optional
+        The primary adjusted HR for the tipping points; default the effects stage's
+        (``effects.primary``: the first identified estimand, see ``adjust(primary=)``),
+        else IPTW ATE.
     landmarks : sequence of float, optional
         Landmarks of the immortal-time analyses (cohort's time unit); default
         :func:`~causal_hcc.sensitivity.immortal_time.default_immortal_landmarks`.
@@ -396,7 +411,7 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
     sets = default_covariate_sets(cohort) if covariate_sets is None else covariate_sets
     notes, unavailable = [], {}
     n_grid = len(build_specifications(sets, seed=seed))
-    total = n_grid + 5 + len(subgroups) + len(extra_analyses)   # grid rows + one per stage
+    total = n_grid + 6 + len(subgroups) + len(extra_analyses)   # grid rows + one per stage
     done = [0]
 
     def tick(k=1):
@@ -416,6 +431,8 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
                                     + unavailable["effects"])
     else:
         tick()
+    if primary is None:
+        primary = getattr(effects, "primary", None) or PRIMARY
     evalues = stage("evalues", lambda: effect_evalues(effects))
 
     def grid_progress(d, _total):
@@ -423,7 +440,8 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
             progress(done[0] + d, total)
 
     grid = _stage("specification_grid", lambda: specification_grid(
-        cohort, covariate_sets=sets, seed=seed, jobs=jobs, progress=grid_progress),
+        cohort, covariate_sets=sets, seed=seed, jobs=jobs, progress=grid_progress,
+        ties=effects.settings.get("matching_ties", "all")),
         notes, unavailable)
     done[0] += n_grid
     if landmarks is None:
@@ -435,13 +453,16 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
     tipping = stage("tipping_point", lambda: tuple(
         _tipping(name, cohort, effects_estimate(effects, *key), covariates, benchmarks)
         for name, key in (("primary", tuple(primary)), ("crude", ("crude", None)))))
+    restricted = stage("restricted", lambda: restricted_analyses(cohort, covariates)) or ()
+    flags = _time_zero_flags(cohort, covariates, time_varying)
     analyses = []
     if not subgroups:
         unavailable["subgroups"] = ("no subgroup variable named (role 'subgroups'; CLI "
                                     "--subgroup COL)")
     for variable in subgroups:
         name = "subgroups" if len(subgroups) == 1 else f"subgroups: {variable}"
-        result = stage(name, lambda v=variable: subgroup_effects(cohort, v, covariates))
+        result = stage(name, lambda v=variable: subgroup_effects(
+            cohort, v, covariates, ties=effects.settings.get("matching_ties", "all")))
         if result is not None:
             analyses.append(result)
     extras = {}
@@ -462,7 +483,23 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
         subgroups=analyses[0] if analyses else None, unavailable=unavailable,
         settings=settings, notes=tuple(dict.fromkeys(notes)),
         subgroup_analyses=tuple(analyses), extras=extras,
-        comparison=cohort.labels.comparison)
+        comparison=cohort.labels.comparison, restricted=tuple(restricted),
+        time_zero_flags=tuple(flags))
+
+
+def _time_zero_flags(cohort: Cohort, covariates, time_varying) -> list[str]:
+    """Every model of the report that conditions on a post-baseline covariate, named."""
+    post = cohort.post_baseline_in(covariates)
+    if not post:
+        return []
+    names = ", ".join(post)
+    flags = [f"Every adjusted HR of the effects report and the grid conditions on {names}, "
+             "measured after time zero (it may be affected by treatment or by early "
+             "survival); the restricted analysis avoids it."]
+    if time_varying is not None and len(time_varying.rows) > 1:
+        flags.append(f"The adjusted time-varying Cox model conditions on {names}: counting "
+                     "treatment from its start removes immortal time, not this bias.")
+    return flags
 
 
 def effects_estimate(effects: EffectsReport, method: str, estimand: str | None):

@@ -19,13 +19,21 @@ class EValueRecord(EValueResult):
     """E-value of one estimate of an effects report: an :class:`EValueResult` plus which.
 
     ``method`` and ``estimand`` name the estimate; ``months`` is the landmark or RMST
-    horizon (None for HRs); ``hr`` equals ``estimate`` for HRs and is None otherwise.
+    horizon in the cohort's time unit (None for HRs); ``hr`` equals ``estimate`` for HRs
+    and is None otherwise. ``evalue_ci`` is from the Wald CI; for a bootstrapped HR,
+    ``evalue_ci_boot`` is the E-value of the bootstrap percentile CI
+    (``boot_ci_lower/upper``, replicates with a separated PS left out by default) and
+    ``ci_limit_boot`` its limit (None when not bootstrapped or the CI was withheld).
     """
 
     method: str
     estimand: str | None
     months: float | None = None
     hr: float | None = None
+    boot_ci_lower: float | None = None
+    boot_ci_upper: float | None = None
+    evalue_ci_boot: float | None = None
+    ci_limit_boot: str | None = None
 
 
 def _record(method, estimand, months, result: EValueResult, hr=None) -> EValueRecord:
@@ -64,15 +72,16 @@ def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None =
     Returns
     -------
     tuple of EValueRecord
-        One per estimate (crude, multivariable, PSM, PSM stratified, IPTW ATE/ATT/ATO,
-        doubly robust), then per adjusted curve (PSM, IPTW ATE): each landmark survival
+        One per estimate (crude, multivariable, PSM, PSM stratified, IPTW per estimand,
+        covariate-adjusted weighted Cox), then per adjusted curve (PSM, IPTW ATE): each landmark survival
         difference (risk ratio of death by the landmark, point estimate only) and each RMST
         difference (no published conversion: a not-estimable record saying so).
 
     Notes
     -----
     :func:`~causal_hcc.sensitivity.evalues.evalue_hr` (R ``EValue::evalues.HR``) on the Wald
-    CI of each HR. Landmark differences carry no CI: the weighted-KM Greenwood SEs of the
+    CI of each HR, and on its bootstrap percentile CI when it has one (the two can
+    disagree: on the bundled cohort the IPTW ATE Wald CI is far wider). Landmark differences carry no CI: the weighted-KM Greenwood SEs of the
     adjusted curves ignore the estimation of the weights and the matched-set dependence.
 
     References
@@ -92,12 +101,20 @@ def effect_evalues(effects: EffectsReport, *, outcome_proportion: float | None =
             continue
         res = evalue_hr(e.hr, e.ci_lower, e.ci_upper, outcome_proportion=outcome_proportion)
         rec = _record(e.method, e.estimand, None, res, e.hr)
+        if e.boot_ci_lower is not None and e.boot_ci_upper is not None:
+            boot = evalue_hr(e.hr, e.boot_ci_lower, e.boot_ci_upper,
+                             outcome_proportion=outcome_proportion)
+            rec = EValueRecord(**{**asdict(rec), "boot_ci_lower": e.boot_ci_lower,
+                                  "boot_ci_upper": e.boot_ci_upper,
+                                  "evalue_ci_boot": boot.evalue_ci,
+                                  "ci_limit_boot": boot.ci_limit})
         if reason:
             rec = EValueRecord(**{**asdict(rec), "conversion_reason":
                                   f"{rec.conversion_reason}; {reason}"})
         out.append(rec)
+    unit = effects.time_unit
     for curves in effects.curves:
-        for row in curves.table.itertuples():
+        for row in curves.table.rename(columns={unit: "months"}).itertuples():
             if row.quantity == "rmst":
                 res = evalue_rmst_difference(row.difference, horizon_months=row.months)
             elif not (math.isfinite(row.treated) and math.isfinite(row.control)):

@@ -158,7 +158,8 @@ def is_default(spec: Specification) -> bool:
 def build_specifications(covariate_sets, *, calipers=CALIPERS, ratios=RATIOS,
                          replace=REPLACE, orders=ORDERS, n_order_seeds=N_ORDER_SEEDS,
                          weightings=WEIGHTINGS, truncations=TRUNCATIONS, trims=TRIMS,
-                         seed: int = DEFAULT_SEED) -> tuple[Specification, ...]:
+                         seed: int = DEFAULT_SEED, ties: str = "all"
+                         ) -> tuple[Specification, ...]:
     """Every specification of the grid, in a fixed order (set, family, options).
 
     ``covariate_sets``: name -> covariates, or name -> ``{"covariates", "splines"}``. The
@@ -175,12 +176,13 @@ def build_specifications(covariate_sets, *, calipers=CALIPERS, ratios=RATIOS,
                 for rep in replace:
                     if rep:
                         specs.append(Specification.psm(caliper_sd=cal, ratio=ratio,
-                                                       replace=True, **psm))
+                                                       replace=True, ties=ties, **psm))
                         continue
                     for order in orders:
                         seeds = order_seeds if order == "random" else [None]
                         specs += [Specification.psm(caliper_sd=cal, ratio=ratio, order=order,
-                                                    order_seed=s, **psm) for s in seeds]
+                                                    order_seed=s, ties=ties, **psm)
+                                  for s in seeds]
         for estimand, stab in weightings:
             for trunc in truncations:
                 for trim in trims:
@@ -391,7 +393,7 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
                        calipers=CALIPERS, ratios=RATIOS, replace=REPLACE, orders=ORDERS,
                        n_order_seeds: int = N_ORDER_SEEDS, weightings=WEIGHTINGS,
                        truncations=TRUNCATIONS, trims=TRIMS, seed: int = DEFAULT_SEED,
-                       jobs: int = 1, progress=None) -> SpecificationGrid:
+                       jobs: int = 1, progress=None, ties: str = "all") -> SpecificationGrid:
     """Re-run the adjusted analysis across analytic choices; one row per specification.
 
     Parameters
@@ -436,7 +438,7 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
     specs = build_specifications(sets, calipers=calipers, ratios=ratios, replace=replace,
                                  orders=orders, n_order_seeds=n_order_seeds,
                                  weightings=weightings, truncations=truncations, trims=trims,
-                                 seed=seed)
+                                 seed=seed, ties=ties)
     tasks = []
     for name in sets:
         for family in ("psm", "iptw"):
@@ -465,7 +467,8 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
                 "weightings": [list(w) for w in weightings],
                 "truncations": [None if t is None else list(t) for t in truncations],
                 "trims": [None if t is None else list(t) for t in trims], "seed": seed,
-                "caliper_sd_denominator": "all", "ties": "efron", "bootstrap": False}
+                "caliper_sd_denominator": "all", "ties": "efron", "matching_ties": ties,
+                "bootstrap": False}
     notes = ("Wald CIs from robust SEs (cluster-robust over matched sets for PSM without "
              "replacement, robust on patient otherwise); no bootstrap in the grid.",
              "Max |SMD| over the PS covariates (each category level a row); denominator "

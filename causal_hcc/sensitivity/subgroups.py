@@ -321,7 +321,7 @@ def _check_binary(frame, variable) -> None:
 
 def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=None, *,
                      caliper_sd: float = 0.2, min_events: int = MIN_EVENTS,
-                     min_arm: int = MIN_ARM) -> SubgroupAnalysis:
+                     min_arm: int = MIN_ARM, ties: str = "all") -> SubgroupAnalysis:
     """Adjusted HRs of treatment within each level of a binary subgroup variable.
 
     Parameters
@@ -337,6 +337,8 @@ def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=Non
     min_events, min_arm : int
         Below ``min_events`` events or ``min_arm`` patients in an arm a subgroup is too
         small to say anything (SmallSampleWarning, and a note).
+    ties : {"all", "matchit"}
+        Tie rule of the within-subgroup matching (as :func:`causal_hcc.effects.adjust`).
 
     Returns
     -------
@@ -358,7 +360,7 @@ def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=Non
     covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
     _check_binary(cohort.data, variable)
     specs = (Specification.iptw(covariates, estimand="ATE", stabilized=True),
-             Specification.psm(covariates, caliper_sd=caliper_sd))
+             Specification.psm(covariates, caliper_sd=caliper_sd, ties=ties))
     estimates, notes = [], []
     for level, mask in _levels(cohort, variable):
         name = f"{variable} = {level}"

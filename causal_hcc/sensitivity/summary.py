@@ -13,10 +13,14 @@ import math
 
 from causal_hcc.sensitivity.effect_rows import landmark_label
 from causal_hcc.sensitivity.grid import BALANCE_THRESHOLD
+from causal_hcc.sensitivity.grid_summary import grid_by_estimand_lines
 
 METHOD_LABELS = {"crude": "crude Cox", "multivariable": "multivariable Cox",
                  "psm": "PSM", "psm_stratified": "PSM, stratified on matched set",
-                 "iptw": "IPTW", "doubly_robust": "doubly robust (IPTW + covariates)"}
+                 "iptw": "IPTW",
+                 "weighted_cox_adjusted": "covariate-adjusted weighted Cox (conditional HR)",
+                 "restricted_crude": "Cox in the restricted stratum",
+                 "restricted_adjusted": "adjusted Cox in the restricted stratum"}
 
 
 def hr_text(hr, lo, hi, p=None) -> str:
@@ -35,7 +39,7 @@ def sensitivity_summary(r) -> str:
     treated = r.comparison.split(" vs ")[0]
     lines = [r.label,
              f"Sensitivity analyses of {r.comparison}; HR < 1 favours {treated}."]
-    lines += summary_effects(r) + summary_grid(r) + summary_evalues(r)
+    lines += summary_effects(r) + summary_time_zero(r) + summary_grid(r) + summary_evalues(r)
     if r.evalues:
         lines.append(f"Outcome proportion for the E-values: {r.evalues[0].conversion_reason}.")
     lines += summary_tipping(r) + summary_immortal(r) + summary_subgroups(r)
@@ -80,21 +84,35 @@ def summary_grid(r) -> list[str]:
     return [f"Specification grid ({c['n_specifications']} specifications, "
             f"{c['n_estimable']} estimable): {g.headline()} HR median {c['hr_median']:.2f}, "
             f"range {c['hr_min']:.2f}-{c['hr_max']:.2f}. "
-            + g.headline(max_smd=BALANCE_THRESHOLD), g.denominator_text()]
+            + g.headline(max_smd=BALANCE_THRESHOLD), g.denominator_text(),
+            *grid_by_estimand_lines(g.rows)]
 
 
 def summary_evalues(r) -> list[str]:
+    """E-values of the crude and the primary HR, from the Wald CI and, when bootstrapped,
+    from the bootstrap CI; the numbers are given whether the outcome is common or rare."""
     out = []
     for rec in r.evalues:
         if rec.measure != "HR" or not rec.estimable:
             continue
         if rec.method == "crude" or (rec.method, rec.estimand) == tuple(r.primary):
+            how = ("common outcome, HR converted to a risk ratio"
+                   if rec.outcome_conversion == "common" else
+                   f"{rec.outcome_conversion} outcome, HR used as the risk ratio")
+            boot = ("" if rec.evalue_ci_boot is None else
+                    f", {rec.evalue_ci_boot:.2f} for the bootstrap CI "
+                    f"({rec.boot_ci_lower:.2f}-{rec.boot_ci_upper:.2f})")
             out.append(f"E-value, {METHOD_LABELS.get(rec.method, rec.method)}"
                        f"{' ' + rec.estimand if rec.estimand else ''} HR {rec.hr:.2f}: "
                        f"{rec.evalue_point:.2f} for the point estimate, {rec.evalue_ci:.2f} "
-                       f"for the CI ({rec.outcome_conversion} outcome, HR converted to a "
-                       "risk ratio)." if rec.outcome_conversion == "common" else
-                       f"for the CI ({rec.outcome_conversion} outcome).")
+                       f"for the Wald CI{boot} ({how}).")
+    return out
+
+
+def summary_time_zero(r) -> list[str]:
+    """Post-baseline covariates: the flags, and the analysis restricted to level 0."""
+    out = [f"Time zero: {flag}" for flag in getattr(r, "time_zero_flags", ())]
+    out += [a.sentence() for a in getattr(r, "restricted", ())]
     return out
 
 

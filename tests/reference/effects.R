@@ -13,7 +13,8 @@
 #   PSM Cox: coxph(weights = weights, cluster = subclass) on match.data (cluster-robust
 #     SE); stratified alternative coxph(... + strata(subclass)) with model SE.
 #   IPTW: ATE stabilised (p / e, (1 - p) / (1 - e)), ATT (1, e / (1 - e)), ATO (1 - e, e);
-#     coxph(weights = w, robust = TRUE). Doubly robust: ATE weights + covariates.
+#     coxph(weights = w, robust = TRUE). weighted_cox_adjusted: ATE weights + covariates
+#     (a conditional HR; estimand NA).
 #   Ties: Efron (coxph default). Weighted KM: survfit(weights = w), conf.type log-log.
 suppressPackageStartupMessages({library(survival); library(MatchIt)})
 out_dir <- "tests/reference"
@@ -67,7 +68,7 @@ reference <- function(d, name) {
                                  weights = w_att, robust = TRUE)),
     cox_row("iptw", "ATO", coxph(Surv(os_months, death) ~ local_therapy, data = d,
                                  weights = w_ato, robust = TRUE)),
-    cox_row("doubly_robust", "ATE", coxph(Surv(os_months, death) ~ local_therapy + ecog +
+    cox_row("weighted_cox_adjusted", NA, coxph(Surv(os_months, death) ~ local_therapy + ecog +
                                             intrahepatic_ccr + vascular_invasion, data = d,
                                           weights = w_ate, robust = TRUE)))
   write.csv(rows, file.path(out_dir, sprintf("effects_%s_cox.csv", name)), row.names = FALSE)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causal_hcc.defaults import SEED
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError
 
@@ -152,7 +153,7 @@ def _ned_inputs(cohort: Cohort):
     return df, ned, np.where(ned, dur, 0.0), unknown, treated, np.clip(available, 0, None)
 
 
-def ned_null_correlation(cohort: Cohort, n_sim: int = 2000, seed: int = 20250117,
+def ned_null_correlation(cohort: Cohort, n_sim: int = 2000, seed: int = SEED,
                          method: str = "pearson", nulls=NULLS,
                          interval: float = 0.95) -> NedNullCorrelation:
     """Null distribution of the NED-duration / OS correlation, beside the observed r.
