@@ -18,7 +18,7 @@ Pipeline (data flows one way): ``data`` (load, map, validate -> Cohort) -> ``sur
 ``effects`` -> ``sensitivity`` -> ``report``; ``studies`` sit on top.
 """
 
-__version__ = "0.1.0"
+from causal_hcc.version import __version__  # noqa: E402
 
 # The stage packages ``causal_hcc.sensitivity`` is loaded first so that the verb of the
 # same name, bound below, is what ``ch.sensitivity`` stays (a later submodule import does

@@ -197,7 +197,7 @@ def adjust(data=None, *, n_boot: int | None = None, **kwargs):
     columns of a DataFrame or file; the rest go to :func:`causal_hcc.effects.adjust`
     (``caliper_sd``, ``ratio``, ``replace``, ``seed``, ``landmarks``, ``horizons`` ...).
     """
-    from causal_hcc import defaults
+    import causal_hcc.defaults as defaults
     from causal_hcc.effects import adjust as _adjust
     opts, rest = _split(kwargs)
     c = open_cohort(data, opts)

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from causal_hcc import defaults
+import causal_hcc.defaults as defaults
 from causal_hcc.errors import CohortError
 
 

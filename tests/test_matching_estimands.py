@@ -22,7 +22,7 @@ import causal_hcc as ch
 from causal_hcc.effects.estimate import cox_effect
 from causal_hcc.errors import CausalHccWarning, NotEstimableError
 from causal_hcc.matching import match_on_logit, match_patients
-from causal_hcc.matching_effects import order_spread
+from causal_hcc.effects.matched import order_spread
 from causal_hcc.matching_strata import (find_interval, ps_subclasses, stratum_match,
                                         stratum_weights, sturges_breaks)
 from causal_hcc.propensity import fit_propensity

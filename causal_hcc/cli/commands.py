@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from causal_hcc import __version__
+from causal_hcc.version import __version__
 from causal_hcc.errors import CohortError
 from causal_hcc.cli.options import (adjust_config, config_from_args, landmarks_for,
                                     load_from_args, progress_bar)

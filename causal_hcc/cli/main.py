@@ -21,7 +21,7 @@ import signal
 import sys
 import warnings
 
-from causal_hcc import __version__
+from causal_hcc.version import __version__
 from causal_hcc.defaults import SEED
 from causal_hcc.errors import CohortError, NotEstimableError
 from causal_hcc.cli.commands import (cmd_adjust, cmd_config, cmd_crude, cmd_reconstruct,

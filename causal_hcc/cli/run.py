@@ -7,7 +7,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from causal_hcc import __version__
+from causal_hcc.version import __version__
 from causal_hcc.errors import CausalHccWarning
 
 

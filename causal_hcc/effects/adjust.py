@@ -220,7 +220,7 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         the PS. With "all" the MatchIt-rule HR is recorded in the row's description.
     order_spread_k : int
         With ties="all": the HR of MatchIt's greedy rule over this many random row orders
-        of both arms (:func:`causal_hcc.matching_effects.order_spread`, seeded by
+        of both arms (:func:`causal_hcc.effects.matched.order_spread`, seeded by
         ``seed``), recorded in the psm rows' description and in ``settings``; 0 skips it.
     primary : {"auto", "ATE", "ATT", "ATC", "ATO"}
         The primary IPTW estimand; "auto" takes the first identified one in that order
@@ -321,8 +321,8 @@ def _matching_rows(cohort, propensity, matched, estimates, *, ties, caliper_sd, 
     """Estimates with the psm ATC row and the exact / cem / subclass rows appended (and the
     MatchIt-rule HR and order spread in the psm rows' descriptions when ties="all");
     returns (estimates, {(method, estimand head): (weights, strata)}, order spreads)."""
-    # Imported here: causal_hcc.matching_effects imports the effects package.
-    from causal_hcc.matching_effects import (greedy_note, order_spread, psm_atc_row,
+    # Imported here: causal_hcc.effects.matched imports the effects package.
+    from causal_hcc.effects.matched import (greedy_note, order_spread, psm_atc_row,
                                              strata_rows)
     spreads = {}
     out = list(estimates)

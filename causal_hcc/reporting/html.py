@@ -15,7 +15,7 @@ import html
 
 import numpy as np
 
-from causal_hcc import __version__
+from causal_hcc.version import __version__
 from causal_hcc.reporting import narrative
 from causal_hcc.reporting.content import NO_STUDY, Block, Section
 from causal_hcc.reporting.tables import format_value, frame_to_markdown

@@ -16,12 +16,12 @@ from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED
 from causal_hcc.effects.estimate import (EffectEstimate, cohort_arrays, cox_effect,
                                          model_matrix, not_estimable)
-from causal_hcc.survival.cox_many import fit_cox_many
 from causal_hcc.errors import NotEstimableError
 from causal_hcc.matching import MatchedSample, match_on_logit
 from causal_hcc.matching_strata import (STRATA_ESTIMANDS, STRATA_METHODS, StrataSample,
                                         stratum_match)
 from causal_hcc.propensity import PropensityModel
+from causal_hcc.survival.cox_many import fit_cox_many
 
 STRATA_DESCRIPTION = {
     "exact": "exact matching on the PS covariates",
