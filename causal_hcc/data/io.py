@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from causal_hcc.data.cohort import Cohort, Roles
-from causal_hcc.data.schema import StudyProfile, closest, validate_frame
+from causal_hcc.data.coerce import closest
+from causal_hcc.data.schema import StudyProfile, validate_frame
 from causal_hcc.errors import CohortError
 
 READERS = {

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.data.cohort import Labels, Roles
-from causal_hcc.data.schema import (StudyProfile, coerce_binary, rows_text)
+from causal_hcc.data.coerce import coerce_binary, rows_text
+from causal_hcc.data.schema import StudyProfile
 
 RECONSTRUCTED_LABEL = (
     "RECONSTRUCTED PSEUDO-DATA: 76 pseudo-patients generated from the published aggregates "
