@@ -1,0 +1,91 @@
+"""The speed work of issue 12 changes no number: the bootstrap replicates, adjust's
+estimates and curves, the specification grid and the whole sensitivity report equal the
+snapshot taken on the code before it (tests/reference/speed/snapshot.py, run on commit
+82e1c01), on the bundled RECONSTRUCTED PSEUDO-COHORT and on lifelines' rossi.
+
+Tolerance: exact (bit for bit) for the bootstrap and adjust. The specification grid and
+the sensitivity stage are compared with rtol 1e-12: the grid's Cox fits are batched
+(:func:`causal_hcc.survival.cox_many.fit_cox_many`), which sums the same terms in another
+order than one fit_cox per specification; counts, flags and text stay exact.
+"""
+
+import math
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "reference" / "speed"))
+import snapshot  # noqa: E402
+
+EXACT = 0.0
+SUMMATION = 1e-12     # float summation order of the batched Cox fits (module docstring)
+
+
+def _compare(ours, ref, rtol, path="") -> list[str]:
+    """Differences between two JSON-like values (floats within rtol; NaN equals NaN)."""
+    if isinstance(ref, dict):
+        if not isinstance(ours, dict) or set(ours) != set(ref):
+            return [f"{path}: keys {sorted(set(ours) ^ set(ref)) if isinstance(ours, dict) else type(ours)}"]
+        return [d for k in ref for d in _compare(ours[k], ref[k], rtol, f"{path}.{k}")]
+    if isinstance(ref, list):
+        if not isinstance(ours, list) or len(ours) != len(ref):
+            return [f"{path}: length {len(ours) if isinstance(ours, list) else ours} != {len(ref)}"]
+        return [d for i, (a, b) in enumerate(zip(ours, ref))
+                for d in _compare(a, b, rtol, f"{path}[{i}]")]
+    if isinstance(ref, float) and isinstance(ours, (float, int)) and not isinstance(ours, bool):
+        if math.isnan(ref) and math.isnan(ours):
+            return []
+        if ours == ref or (rtol and math.isclose(ours, ref, rel_tol=rtol, abs_tol=1e-300)):
+            return []
+        return [f"{path}: {ours!r} != {ref!r}"]
+    return [] if ours == ref else [f"{path}: {ours!r} != {ref!r}"]
+
+
+@cache
+def _current(name):
+    import json
+    value = getattr(snapshot, _MAKERS[name][0])(*_MAKERS[name][1]())
+    # Through JSON as the snapshot was, so tuples, numpy scalars and NaN compare alike.
+    return json.loads(json.dumps(value, default=_default, allow_nan=True, sort_keys=True))
+
+
+def _default(o):
+    import numpy as np
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, (np.ndarray, tuple)):
+        return list(o)
+    return str(o)
+
+
+_MAKERS = {
+    "bootstrap_bundled_all": ("_bootstrap_reps", lambda: (snapshot.bundled(), 1000, "all")),
+    "bootstrap_bundled_matchit": ("_bootstrap_reps",
+                                  lambda: (snapshot.bundled(), 300, "matchit")),
+    "bootstrap_rossi_all": ("_bootstrap_reps", lambda: (snapshot.rossi(), 300, "all")),
+    "adjust_bundled": ("adjust_snapshot", lambda: (snapshot.bundled(),)),
+    "adjust_rossi": ("adjust_snapshot", lambda: (snapshot.rossi(),)),
+    "sensitivity_bundled": ("sensitivity_snapshot", lambda: (snapshot.bundled(), True)),
+    "sensitivity_rossi": ("sensitivity_snapshot", lambda: (snapshot.rossi(), False)),
+}
+TOLERANCE = {"sensitivity_bundled": SUMMATION, "sensitivity_rossi": SUMMATION}
+
+
+@pytest.mark.parametrize("name", sorted(_MAKERS))
+def test_outputs_equal_the_snapshot_before_the_speed_work(name):
+    diffs = _compare(_current(name), snapshot.load(name), TOLERANCE.get(name, EXACT))
+    assert not diffs, f"{len(diffs)} differences, first: {diffs[:5]}"
+
+
+def test_the_comparison_can_fail():
+    assert _compare({"a": [1.0, float("nan")]}, {"a": [1.0, float("nan")]}, EXACT) == []
+    assert _compare({"a": [1.0 + 1e-15]}, {"a": [1.0]}, EXACT)
+    assert not _compare({"a": [1.0 + 1e-15]}, {"a": [1.0]}, SUMMATION)
+    assert _compare({"a": [1.0 + 1e-9]}, {"a": [1.0]}, SUMMATION)
+    assert _compare({"a": "x"}, {"a": "y"}, SUMMATION)
