@@ -27,14 +27,19 @@ import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError, NotEstimableError
-from causal_hcc.matching_algorithms import greedy_match, optimal_match, tied_match
+# The weights, subclasses and the caliper's SD live with the algorithms (the bootstrap's
+# lean path, match_weights, needs them without a MatchedSample); importable from here.
+from causal_hcc.matching_algorithms import (MATCHIT_ORDER, _subclass,  # noqa: F401
+                                           greedy_match, logit_sd, match_weights,
+                                           matching_weights, optimal_match, set_weights,
+                                           tied_match)
 from causal_hcc.propensity import PropensityModel
 
 ORDERS = ("largest", "smallest", "random", "data")
 TIES = ("all", "matchit")
 ESTIMANDS = ("ATT", "ATC")
 #: MatchIt 4.5.1's default m.order for a numeric distance, per estimand.
-DEFAULT_ORDER = {"ATT": "largest", "ATC": "smallest"}
+DEFAULT_ORDER = MATCHIT_ORDER
 FOCAL_LABEL = {"ATT": "treated", "ATC": "controls"}
 SD_DENOMINATORS = {
     "all": "sample SD (n - 1) of the logit PS over all patients (MatchIt std.caliper)",
@@ -192,73 +197,6 @@ class MatchedSample:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- weights and subclass
-def matching_weights(match_matrix: np.ndarray, treated: np.ndarray) -> np.ndarray:
-    """MatchIt's weights from a match matrix (rows: treated patients in row order).
-
-    Notes
-    -----
-    As MatchIt's ``weights.matrix``: each matched treated patient 1; each control receives
-    1/k from every treated patient it is matched to (k = that patient's number of
-    controls); control weights are then scaled to sum to the number of distinct matched
-    controls. 1:1 without replacement gives weights 1 and 0.
-    """
-    treated = np.asarray(treated)
-    weights = np.zeros(len(treated))
-    t_rows = np.flatnonzero(treated == 1)
-    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
-    valid = match_matrix >= 0
-    counts = valid.sum(axis=1)
-    weights[t_rows[counts > 0]] = 1.0
-    # Row-major order of (treated, slot): the additions happen in the same order as a
-    # loop over treated patients, so the weights are the same to the last bit.
-    rows, slots = np.nonzero(valid)
-    np.add.at(weights, match_matrix[rows, slots], 1.0 / counts[rows])
-    control = treated == 0
-    total = weights[control].sum()
-    if total > 0:
-        weights[control] *= np.sum(weights[control] > 0) / total
-    return weights
-
-
-def _subclass(match_matrix, treated, replace) -> np.ndarray:
-    """Matched-set number per patient (1, 2, ... by treated row order); -1 if unmatched."""
-    sub = np.full(len(treated), -1, dtype=np.int64)
-    if replace:
-        return sub
-    t_rows = np.flatnonzero(np.asarray(treated) == 1)
-    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
-    valid = match_matrix >= 0
-    has = valid.any(axis=1)
-    set_id = np.cumsum(has)
-    sub[t_rows[has]] = set_id[has]
-    rows, slots = np.nonzero(valid)
-    sub[match_matrix[rows, slots]] = set_id[rows]
-    return sub
-
-
-def set_weights(sets, is_focal: np.ndarray) -> np.ndarray:
-    """MatchIt-style weights of matched sets (``ties="all"``).
-
-    Each focal patient of a set with k partners gives 1/k to each partner (so a partner of a
-    set with f focal patients and k partners gets f/k), focal patients get 1, partner
-    weights are scaled to sum to the number of distinct matched partners: the same rule as
-    :func:`matching_weights`, for sets of any shape.
-    """
-    weights = np.zeros(len(is_focal))
-    for focal_rows, partner_rows in sets:
-        weights[focal_rows] = 1.0
-        np.add.at(weights, partner_rows, len(focal_rows) / len(partner_rows))
-    partner = ~np.asarray(is_focal, dtype=bool)
-    # The partner weights sum to the number of focal patients matched (each set gives
-    # f x 1/k x k = f). Using that integer, rather than a float sum over the rows, keeps
-    # the weights independent of the row order to the last bit.
-    total = sum(len(focal_rows) for focal_rows, _ in sets)
-    if total > 0:
-        weights[partner] *= np.sum(weights[partner] > 0) / total
-    return weights
-
-
 # ---------------------------------------------------------------- public entry points
 def _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, seed,
                    estimand="ATT", ties="matchit"):
@@ -288,16 +226,6 @@ def _check_options(method, ratio, caliper_sd, sd_denominator, replace, order, se
     if method == "optimal" and replace:
         raise ValueError("Optimal matching with replacement is nearest-neighbour matching "
                          "with replacement; use method='nearest', replace=True.")
-
-
-def logit_sd(logit_ps, treated, sd_denominator: str = "all") -> float:
-    """SD of the logit PS that scales the caliper ("all": MatchIt; "pooled": Austin)."""
-    logit_ps = np.asarray(logit_ps, dtype=float)
-    treated = np.asarray(treated) == 1
-    if sd_denominator == "all":
-        return float(np.std(logit_ps, ddof=1))
-    return float(np.sqrt((np.var(logit_ps[treated], ddof=1)
-                          + np.var(logit_ps[~treated], ddof=1)) / 2))
 
 
 def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1,

@@ -9,8 +9,10 @@ returns a :class:`~causal_hcc.matching.MatchedSample`.
 
 from __future__ import annotations
 
+import math
+from itertools import chain
+
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 MAX_OPTIMAL_CELLS = 50_000_000   # treated x ratio x control cost-matrix entries
 # Distances equal in exact arithmetic (e.g. controls one year older and one year younger
@@ -18,6 +20,8 @@ MAX_OPTIMAL_CELLS = 50_000_000   # treated x ratio x control cost-matrix entries
 # tolerance they are ties and go to the lower score, as in MatchIt (whose 4.5.1 integer
 # truncation of distance * 2^26 makes them ties too).
 TIE_TOLERANCE = 1e-10
+#: MatchIt 4.5.1's default m.order for a numeric distance, per estimand.
+MATCHIT_ORDER = {"ATT": "largest", "ATC": "smallest"}
 
 
 # ---------------------------------------------------------------- greedy
@@ -148,6 +152,7 @@ def optimal_match(score, is_treated, strata, ratio, caliper):
         raise ValueError(f"Optimal matching of {len(t_rows)} x {ratio} treated to "
                          f"{len(c_rows)} controls needs a cost matrix too large for memory "
                          "(and O(n^3) time); use method='nearest'.")
+    from scipy.optimize import linear_sum_assignment   # only here: keeps imports light
     rows = np.repeat(t_rows, ratio)
     cost = np.abs(score[rows][:, None] - score[c_rows][None, :])
     allowed = np.ones_like(cost, dtype=bool)
@@ -165,22 +170,6 @@ def optimal_match(score, is_treated, strata, ratio, caliper):
 
 
 # ---------------------------------------------------------------- order-free (ties = "all")
-def score_levels(values, tol: float):
-    """Group scores into levels: sorted values closer than ``tol`` to their neighbour are
-    one level (single linkage). Returns (level value per input = the level's smallest
-    score, level index per input). Depends on the multiset of values only, never on order.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    srt = np.sort(values)
-    starts = np.concatenate([[True], np.diff(srt) > tol])
-    level_of_sorted = np.cumsum(starts) - 1
-    level_values = srt[starts]
-    idx = np.searchsorted(srt, values, side="left")
-    return level_values, level_of_sorted[idx]
-
-
 def tied_match(score, is_focal, strata, ratio, caliper, replace, order, seed):
     """Order-free greedy matching: focal units with equal scores move as one block and
     take ALL available non-focal units at the nearest distance (ties = "all").
@@ -190,9 +179,17 @@ def tied_match(score, is_focal, strata, ratio, caliper, replace, order, seed):
     numbers inside the sets, never their membership (see
     :func:`causal_hcc.matching.match_on_logit`, Notes).
     """
-    if strata is None:
-        strata = np.zeros(len(score), dtype=np.int64)
+    return [(np.array(f, dtype=np.int64), np.array(p, dtype=np.int64))
+            for f, p in _tied_lists(score, is_focal, strata, ratio, caliper, replace, order,
+                                    seed)]
+
+
+def _tied_lists(score, is_focal, strata, ratio, caliper, replace, order, seed):
+    """tied_match's sets as pairs of sorted lists of rows (no arrays per set)."""
     rng = np.random.default_rng(seed) if order == "random" else None
+    if strata is None:
+        return _tied_stratum(score, is_focal, np.arange(len(score)), ratio, caliper, replace,
+                             order, rng)
     out = []
     for code in np.unique(strata):
         members = np.flatnonzero(strata == code)
@@ -201,46 +198,84 @@ def tied_match(score, is_focal, strata, ratio, caliper, replace, order, seed):
     return out
 
 
+def _levels_of_stratum(score, is_focal, members):
+    """The levels of one stratum in one pass over its sorted scores: sorted scores closer
+    than ``tol`` to their neighbour are one level (single linkage), whose value is its
+    smallest score; so the levels depend on the multiset of scores, never on row order.
+
+    Returns (tol, focal level values, focal rows per level, partner level values, partner
+    rows per level, for each focal level the number of partner levels below it), levels
+    ascending, rows ascending within a level.
+    """
+    values = score[members]
+    srt = np.argsort(values, kind="stable")
+    ordered = values[srt]
+    tol = TIE_TOLERANCE * max(1.0, float(max(abs(ordered[0]), abs(ordered[-1]))))
+    starts = np.empty(ordered.size, dtype=bool)
+    starts[0] = True
+    np.greater(np.diff(ordered), tol, out=starts[1:])
+    f_vals, f_rows, n_vals, n_rows, below = [], [], [], [], []
+    level_value = cur_f = cur_n = None
+    for row, focal, start, value in zip(members[srt].tolist(), is_focal[members][srt].tolist(),
+                                        starts.tolist(), ordered.tolist()):
+        if start:       # a level's value is its smallest score, as score_levels
+            level_value, cur_f, cur_n, n_before = value, None, None, len(n_vals)
+        if focal:
+            if cur_f is None:
+                cur_f = []
+                f_vals.append(level_value)
+                f_rows.append(cur_f)
+                below.append(n_before)
+            cur_f.append(row)
+        else:
+            if cur_n is None:
+                cur_n = []
+                n_vals.append(level_value)
+                n_rows.append(cur_n)
+            cur_n.append(row)
+    for group in (*f_rows, *n_rows):
+        if len(group) > 1:
+            group.sort()
+    return tol, f_vals, f_rows, n_vals, n_rows, below
+
+
 def _tied_stratum(score, is_focal, members, ratio, caliper, replace, order, rng):
-    tol = TIE_TOLERANCE * max(1.0, float(np.max(np.abs(score[members]))))
-    level_values, level = score_levels(score[members], tol)
-    n_levels = len(level_values)
-    focal_m = is_focal[members]
-    by_level_f = [[] for _ in range(n_levels)]
-    by_level_n = [[] for _ in range(n_levels)]
-    for row, lv, f in zip(members.tolist(), level.tolist(), focal_m.tolist()):
-        (by_level_f if f else by_level_n)[lv].append(row)
-    f_levels = [lv for lv in range(n_levels) if by_level_f[lv]]
-    n_levels_idx = np.array([lv for lv in range(n_levels) if by_level_n[lv]], dtype=np.int64)
+    """The sets of one stratum as (sorted focal rows, sorted partner rows) lists.
+
+    Plain Python floats and lists inside the loop (the greedy choice is sequential): the
+    same comparisons as on numpy scalars, at a fraction of the cost per level.
+    """
+    tol, fvals, f_rows, nvals, n_rows, starts = _levels_of_stratum(score, is_focal, members)
+    n_f = len(f_rows)
+    seq = list(range(n_f))
     if order == "largest":
-        f_levels = f_levels[::-1]
+        seq = seq[::-1]
     elif order == "random":
-        f_levels = [f_levels[i] for i in rng.permutation(len(f_levels))]
-    if len(f_levels) == 0 or len(n_levels_idx) == 0:
+        seq = [seq[i] for i in rng.permutation(n_f)]
+    if n_f == 0 or len(n_rows) == 0:
         return []
-    nvals = level_values[n_levels_idx]
+    sizes = [len(f) for f in f_rows]
     m = len(nvals)
-    cal = np.inf if caliper is None else caliper
-    taken = {lv: [] for lv in f_levels}
-    count = dict.fromkeys(f_levels, 0)
+    inf = float("inf")
+    cal = inf if caliper is None else caliper
+    taken = [[] for _ in range(n_f)]
+    count = [0] * n_f
     avail = None if replace else _Available(m)
     pointers = {}
     for r in range(1, ratio + 1):
-        for lv in f_levels:
-            size = len(by_level_f[lv])
-            if count[lv] >= r * size:
+        for i in seq:
+            if count[i] >= r * sizes[i]:
                 continue
-            v = level_values[lv]
-            j = int(np.searchsorted(nvals, v, side="left"))
+            v, j = fvals[i], starts[i]
             if replace:
-                left, right = pointers.get(lv, (j - 1, j))
+                left, right = pointers.get(i, (j - 1, j))
             else:
                 left, right = avail.find_left(j - 1), avail.find_right(j)
-            dl = v - nvals[left] if left >= 0 else np.inf
-            dr = nvals[right] - v if right < m else np.inf
-            dl = dl if dl <= cal else np.inf
-            dr = dr if dr <= cal else np.inf
-            if dl == np.inf and dr == np.inf:
+            dl = v - nvals[left] if left >= 0 else inf
+            dr = nvals[right] - v if right < m else inf
+            dl = dl if dl <= cal else inf
+            dr = dr if dr <= cal else inf
+            if dl == inf and dr == inf:
                 continue
             picks = []
             if dl <= dr + tol:
@@ -248,15 +283,154 @@ def _tied_stratum(score, is_focal, members, ratio, caliper, replace, order, rng)
             if dr <= dl + tol:
                 picks.append(right)
             for p in picks:
-                rows = by_level_n[n_levels_idx[p]]
-                taken[lv].extend(rows)
-                count[lv] += len(rows)
+                rows = n_rows[p]
+                taken[i].extend(rows)
+                count[i] += len(rows)
                 if not replace:
                     avail.remove(p)
             if replace:
-                pointers[lv] = (left - (left in picks), right + (right in picks))
+                pointers[i] = (left - (left in picks), right + (right in picks))
             elif avail.count == 0:
                 break
-    return [(np.array(sorted(by_level_f[lv]), dtype=np.int64),
-             np.array(sorted(taken[lv]), dtype=np.int64))
-            for lv in sorted(f_levels) if taken[lv]]
+    return [(f_rows[i], sorted(taken[i])) for i in range(n_f) if taken[i]]
+
+
+def match_weights(logit_ps, treated, *, caliper_sd=0.2, ratio: int = 1, replace=False,
+                  order: str | None = None, seed=None, ties: str = "matchit",
+                  estimand: str = "ATT", sd_denominator: str = "all"):
+    """The weights of :func:`causal_hcc.matching.match_on_logit` (no exact strata), alone.
+
+    Same options and the same numbers, bit for bit, as ``match_on_logit(...).weights``,
+    without building the :class:`~causal_hcc.matching.MatchedSample` (ids, match matrix,
+    subclasses, notes): for loops that need only the weights, such as the bootstrap's
+    re-matching and :func:`causal_hcc.effects.matched.order_spread`. Options are not
+    checked here (the caller has passed them through ``match_on_logit`` once).
+
+    Returns
+    -------
+    numpy.ndarray (n,) or None
+        MatchIt's matching weights; None where ``match_on_logit`` raises
+        NotEstimableError (a non-finite score, or no focal patient with a partner within
+        the caliper).
+    """
+    order = MATCHIT_ORDER.get(estimand, "largest") if order is None else order
+    score = np.asarray(logit_ps, dtype=float)
+    is_treated = np.asarray(treated).astype(int) == 1
+    is_focal = is_treated if estimand == "ATT" else ~is_treated
+    if not np.all(np.isfinite(score)):
+        return None
+    sd_value = logit_sd(score, is_treated, sd_denominator)
+    caliper = None if caliper_sd is None else caliper_sd * sd_value
+    if ties == "all":
+        sets = _tied_lists(score, is_focal, None, ratio, caliper, replace, order, seed)
+        return _set_weights_flat(sets, is_focal) if sets else None
+    found = greedy_match(score, is_focal, None, ratio, caliper, replace, order, seed)
+    f_rows = np.flatnonzero(is_focal)
+    mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
+    for i, t in enumerate(f_rows.tolist()):
+        got = found.get(t)
+        if got:
+            mm[i, :len(got)] = got
+    if not np.any(mm >= 0):
+        return None
+    return matching_weights(mm, is_focal.astype(int))
+
+
+# ---------------------------------------------------------------- weights and subclass
+def matching_weights(match_matrix: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """MatchIt's weights from a match matrix (rows: treated patients in row order).
+
+    Notes
+    -----
+    As MatchIt's ``weights.matrix``: each matched treated patient 1; each control receives
+    1/k from every treated patient it is matched to (k = that patient's number of
+    controls); control weights are then scaled to sum to the number of distinct matched
+    controls. 1:1 without replacement gives weights 1 and 0.
+    """
+    treated = np.asarray(treated)
+    weights = np.zeros(len(treated))
+    t_rows = np.flatnonzero(treated == 1)
+    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
+    valid = match_matrix >= 0
+    counts = valid.sum(axis=1)
+    weights[t_rows[counts > 0]] = 1.0
+    # Row-major order of (treated, slot): the additions happen in the same order as a
+    # loop over treated patients, so the weights are the same to the last bit.
+    rows, slots = np.nonzero(valid)
+    np.add.at(weights, match_matrix[rows, slots], 1.0 / counts[rows])
+    control = treated == 0
+    total = weights[control].sum()
+    if total > 0:
+        weights[control] *= np.sum(weights[control] > 0) / total
+    return weights
+
+
+def _subclass(match_matrix, treated, replace) -> np.ndarray:
+    """Matched-set number per patient (1, 2, ... by treated row order); -1 if unmatched."""
+    sub = np.full(len(treated), -1, dtype=np.int64)
+    if replace:
+        return sub
+    t_rows = np.flatnonzero(np.asarray(treated) == 1)
+    match_matrix = np.asarray(match_matrix, dtype=np.int64).reshape(len(t_rows), -1)
+    valid = match_matrix >= 0
+    has = valid.any(axis=1)
+    set_id = np.cumsum(has)
+    sub[t_rows[has]] = set_id[has]
+    rows, slots = np.nonzero(valid)
+    sub[match_matrix[rows, slots]] = set_id[rows]
+    return sub
+
+
+def set_weights(sets, is_focal: np.ndarray) -> np.ndarray:
+    """MatchIt-style weights of matched sets (``ties="all"``).
+
+    Each focal patient of a set with k partners gives 1/k to each partner (so a partner of a
+    set with f focal patients and k partners gets f/k), focal patients get 1, partner
+    weights are scaled to sum to the number of distinct matched partners: the same rule as
+    :func:`matching_weights`, for sets of any shape.
+    """
+    return _set_weights_flat(sets, is_focal)
+
+
+def _set_weights_flat(sets, is_focal) -> np.ndarray:
+    """set_weights on sets given as arrays or lists of rows, in one pass."""
+    weights = np.zeros(len(is_focal))
+    f_sizes = np.fromiter((len(f) for f, _ in sets), dtype=np.int64, count=len(sets))
+    p_sizes = np.fromiter((len(p) for _, p in sets), dtype=np.int64, count=len(sets))
+    focal = np.fromiter(chain.from_iterable(f for f, _ in sets), dtype=np.int64,
+                        count=int(f_sizes.sum()))
+    partners = np.fromiter(chain.from_iterable(p for _, p in sets), dtype=np.int64,
+                           count=int(p_sizes.sum()))
+    weights[focal] = 1.0
+    # add.at adds in set order, as one np.add.at per set did: the same sums (with
+    # replacement a partner of several sets) to the last bit.
+    np.add.at(weights, partners, np.repeat(f_sizes / p_sizes, p_sizes))
+    partner = ~np.asarray(is_focal, dtype=bool)
+    # The partner weights sum to the number of focal patients matched (each set gives
+    # f x 1/k x k = f). Using that integer, rather than a float sum over the rows, keeps
+    # the weights independent of the row order to the last bit.
+    total = int(f_sizes.sum())
+    if total > 0:
+        weights[partner] *= np.sum(weights[partner] > 0) / total
+    return weights
+
+
+def logit_sd(logit_ps, treated, sd_denominator: str = "all") -> float:
+    """SD of the logit PS that scales the caliper ("all": MatchIt; "pooled": Austin)."""
+    logit_ps = np.asarray(logit_ps, dtype=float)
+    if sd_denominator == "all":
+        return _sd(logit_ps)
+    treated = np.asarray(treated) == 1
+    return float(np.sqrt((np.var(logit_ps[treated], ddof=1)
+                          + np.var(logit_ps[~treated], ddof=1)) / 2))
+
+
+def _sd(x: np.ndarray) -> float:
+    """``float(np.std(x, ddof=1))`` by numpy's own steps (sum / n, deviations, squares,
+    sum / (n - 1), sqrt), bit for bit, without its dispatch overhead (called once per
+    bootstrap replicate)."""
+    n = x.size
+    if n < 2:
+        return float(np.std(x, ddof=1))
+    deviation = x - np.add.reduce(x) / n
+    return math.sqrt(np.add.reduce(deviation * deviation) / (n - 1))

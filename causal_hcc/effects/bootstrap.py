@@ -32,8 +32,8 @@ import numpy as np
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.effects.curves import curve_values_many
 from causal_hcc.effects.estimate import IPTW_ESTIMANDS, EffectEstimate, cohort_arrays
-from causal_hcc.errors import CausalHccWarning, NotEstimableError
-from causal_hcc.matching import match_on_logit
+from causal_hcc.errors import CausalHccWarning
+from causal_hcc.matching import match_weights
 from causal_hcc.parallel import run_parallel
 from causal_hcc.logistic import fit_logistic, fit_logistic_many
 from causal_hcc.survival.cox_many import fit_cox_many
@@ -141,15 +141,11 @@ def separated_replicates(draws, lps, design_matrix, tx) -> np.ndarray:
 
 def _rematch(idx, lp, tx, opts: BootOptions, seed: int) -> np.ndarray | None:
     """Matching weights of one replicate's resampled rows (re-matched on its refitted PS);
-    None when no treated patient has a control within the caliper."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CausalHccWarning)
-        try:
-            return match_on_logit(lp, tx[idx], caliper_sd=opts.caliper_sd, ratio=opts.ratio,
-                                  replace=opts.replace, order=opts.order, seed=seed,
-                                  ties=opts.ties).weights
-        except NotEstimableError:
-            return None
+    None when no treated patient has a control within the caliper (or the PS is not
+    finite). :func:`causal_hcc.matching.match_weights`: match_on_logit's weights, bit for
+    bit, without building a MatchedSample per replicate."""
+    return match_weights(lp, tx[idx], caliper_sd=opts.caliper_sd, ratio=opts.ratio,
+                         replace=opts.replace, order=opts.order, seed=seed, ties=opts.ties)
 
 
 def _rematch_block(task, tx, opts: BootOptions) -> list:

@@ -17,7 +17,7 @@ from causal_hcc.defaults import SEED
 from causal_hcc.effects.estimate import (EffectEstimate, cohort_arrays, cox_effect,
                                          model_matrix, not_estimable)
 from causal_hcc.errors import NotEstimableError
-from causal_hcc.matching import MatchedSample, match_on_logit
+from causal_hcc.matching import MatchedSample, match_on_logit, match_weights
 from causal_hcc.matching_strata import (STRATA_ESTIMANDS, STRATA_METHODS, StrataSample,
                                         stratum_match)
 from causal_hcc.propensity import PropensityModel
@@ -123,16 +123,21 @@ def order_spread(cohort: Cohort, propensity: PropensityModel, *, estimand: str =
     rng = np.random.default_rng(seed)
     weights = np.zeros((k, len(lp)))
     matched = np.zeros(k, bool)
-    for b in range(k):
-        perm = rng.permutation(len(lp))
-        try:
-            m = match_on_logit(lp[perm], tx[perm], caliper_sd=caliper_sd, ratio=ratio,
-                               sd_denominator=sd_denominator, order=order,
-                               estimand=estimand, ties="matchit")
-        except NotEstimableError:
+    perms = [rng.permutation(len(lp)) for _ in range(k)]
+    # Without tied scores the greedy rule never looks at the row order (ties in distance
+    # go to the lower score), so every order gives the same matched sample: match once.
+    # 1:1 only, where every weight is 1 (1:k sums 1/k in row order: last-bit differences).
+    distinct = ratio == 1 and np.unique(lp).size == lp.size
+    for b, perm in enumerate(perms):
+        if distinct and b > 0:
+            weights[b], matched[b] = weights[0], matched[0]
             continue
-        weights[b, perm] = m.weights          # back to the cohort's row order
-        matched[b] = True
+        w = match_weights(lp[perm], tx[perm], caliper_sd=caliper_sd, ratio=ratio,
+                          sd_denominator=sd_denominator, order=order, estimand=estimand,
+                          ties="matchit")
+        if w is not None:
+            weights[b, perm] = w              # back to the cohort's row order
+            matched[b] = True
     # One batched Cox fit over the K matched samples (the point estimate is what moves;
     # an arm without events or a diverging fit is NaN, as cox_effect's not estimable).
     out = np.full(k, np.nan)
