@@ -178,17 +178,24 @@ def _reweight(draws, lps, tx) -> dict:
     return out
 
 
-def _log_hr(time, event, tx, method: _Reweighted, n_boot: int) -> np.ndarray:
-    """log HR of treatment in every replicate: one batched weighted Cox fit (Efron).
+def _log_hr(time, event, tx, methods: dict, n_boot: int) -> dict:
+    """log HR of treatment in every replicate of every method: ONE batched weighted Cox
+    fit (Efron) over all methods' weight vectors (a vector's fit does not depend on the
+    others in the batch, :func:`causal_hcc.survival.cox_many.fit_cox_many`).
 
     NaN where the method failed, an arm has no deaths, or the fit does not converge or
     runs off to infinity, as for the per-replicate fit_cox this replaces.
     """
-    out = np.full(n_boot, np.nan)
-    if method.rows.size:
-        fit = fit_cox_many(time, event, tx[:, None], method.weights, copies=method.copies,
+    out = {key: np.full(n_boot, np.nan) for key in methods}
+    used = [key for key, m in methods.items() if m.rows.size]
+    if used:
+        fit = fit_cox_many(time, event, tx[:, None],
+                           np.concatenate([methods[k].weights for k in used]),
+                           copies=np.concatenate([methods[k].copies for k in used]),
                            ties="efron")
-        out[method.rows] = fit.coef[:, 0]
+        ends = np.cumsum([methods[k].rows.size for k in used])
+        for key, coef in zip(used, np.split(fit.coef[:, 0], ends[:-1])):
+            out[key][methods[key].rows] = coef
     return out
 
 
@@ -254,7 +261,7 @@ def _bootstrap_block(draws, seeds, time, event, tx, design, opts, jobs, dask_add
     methods = {"psm": _per_patient(rows, draws[rows], np.array([matched[b] for b in rows])
                                    .reshape(len(rows), n), n)}
     methods.update(_reweight(draws, lps, tx))
-    log_hr = {key: _log_hr(time, event, tx, m, n_rep) for key, m in methods.items()}
+    log_hr = _log_hr(time, event, tx, methods, n_rep)
     separated = separated_replicates(draws, lps, design.matrix, tx)
     out = [{key: float(log_hr[key][b]) for key in BOOT_METHODS} for b in range(n_rep)]
     for b in range(n_rep):
