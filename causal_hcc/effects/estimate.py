@@ -75,11 +75,12 @@ class EffectEstimate:
 def cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
                strata=None, cluster=None, robust=False, treated=None,
                comparison: str = "treated vs control (reference)",
-               arm_labels=("treated", "control")) -> EffectEstimate:
+               arm_labels=("treated", "control"), converged_at=None) -> EffectEstimate:
     """Fit one Cox model and return the treatment HR as an EffectEstimate.
 
     The treatment is the first column of ``x`` (then any covariates); ``weights``,
-    ``strata``, ``cluster`` and ``robust`` as :func:`causal_hcc.cox.fit_cox`. Rows with
+    ``strata``, ``cluster``, ``robust`` and ``converged_at`` (a converged estimate from a
+    batched fit) as :func:`causal_hcc.cox.fit_cox`. Rows with
     weight 0 are left out. An arm without deaths gives a not-estimable estimate with the
     reason. Shared by the effects, the specification grid and the subgroup analyses so
     that their numbers are the same computation.
@@ -100,7 +101,8 @@ def cox_effect(method, estimand, description, time, event, x, names, *, weights=
     fit = fit_cox(time[keep], event[keep], x[keep], names=names,
                   weights=None if weights is None else w[keep],
                   strata=None if strata is None else np.asarray(strata)[keep],
-                  cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust)
+                  cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust,
+                  converged_at=converged_at)
     return EffectEstimate(hr=float(fit.hr[0]), ci_lower=float(fit.ci_lower[0]),
                           ci_upper=float(fit.ci_upper[0]), p_value=float(fit.p[0]),
                           se_log_hr=float(fit.se[0]), variance=fit.variance_type, **common)
@@ -131,26 +133,27 @@ def model_matrix(tx, design, with_covariates: bool, name: str = "treatment"):
 
 
 def matched_effect(time, event, tx, names, weights, subclass, replace: bool, estimand: str,
-                   **labels) -> EffectEstimate:
+                   converged_at=None, **labels) -> EffectEstimate:
     """Cox in a matched sample: robust SE clustered on matched set (on patient when
     matching with replacement, since sets then overlap). Shared by adjust and
     :func:`causal_hcc.effects.spec.estimate`."""
     if replace:
         return cox_effect("psm", estimand, "Cox in the matched sample (with replacement), "
                           "robust SE clustered on patient", time, event, tx, names,
-                          weights=weights, robust=True, **labels)
+                          weights=weights, robust=True, converged_at=converged_at, **labels)
     return cox_effect("psm", estimand, "Cox in the matched sample, robust SE clustered on "
                       "matched set", time, event, tx, names, weights=weights,
-                      cluster=subclass, **labels)
+                      cluster=subclass, converged_at=converged_at, **labels)
 
 
 def weighted_effect(time, event, tx, names, weights, estimand: str, stabilized: bool,
-                    **labels) -> EffectEstimate:
+                    converged_at=None, **labels) -> EffectEstimate:
     """Weighted Cox with the robust sandwich SE. Shared by adjust and
     :func:`causal_hcc.effects.spec.estimate`."""
     return cox_effect("iptw", estimand, f"weighted Cox ({estimand}"
                       f"{', stabilised' if stabilized else ''}), robust SE", time, event,
-                      tx, names, weights=weights, robust=True, **labels)
+                      tx, names, weights=weights, robust=True, converged_at=converged_at,
+                      **labels)
 
 
 _cox_effect = cox_effect

@@ -354,8 +354,8 @@ def _stage(name, fn, notes, unavailable):
 def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
                     covariates=None, jobs: int = 1, seed: int = DEFAULT_SEED,
                     progress=None, primary=None, landmarks=None, covariate_sets=None,
-                    subgroups=None, benchmarks=None, extra_analyses=None
-                    ) -> SensitivityReport:
+                    subgroups=None, benchmarks=None, extra_analyses=None,
+                    dask_address: str | None = None) -> SensitivityReport:
     """Run every sensitivity analysis of the package on one cohort.
 
     Parameters
@@ -369,6 +369,9 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
         (``cohort.roles.covariates``).
     jobs : int
         Parallel workers of the specification grid (results identical to ``jobs=1``).
+    dask_address : str, optional
+        Dask scheduler (``tcp://host:port``) the specification grid runs on instead of
+        local workers (:func:`causal_hcc.parallel.run_parallel`); same results.
     seed : int
         Seed of the grid's random matching orders and of every extra stage (same seed,
         same report, bit for bit).
@@ -441,7 +444,7 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
 
     grid = _stage("specification_grid", lambda: specification_grid(
         cohort, covariate_sets=sets, seed=seed, jobs=jobs, progress=grid_progress,
-        ties=effects.settings.get("matching_ties", "all")),
+        ties=effects.settings.get("matching_ties", "all"), dask_address=dask_address),
         notes, unavailable)
     done[0] += n_grid
     if landmarks is None:

@@ -21,9 +21,11 @@ What is crossed with each set (not the Cartesian product of everything, which ex
   truncation (none, 1st-99th, 5th-95th percentiles) x PS trimming (none, 0.05-0.95,
   0.1-0.9). Defaults: 5 x 3 x 3 = **45 rows per set**.
 
-Each row is one :func:`causal_hcc.effects.spec.estimate` (the PS fitted once per set):
-the same computation as :func:`causal_hcc.effects.adjust` for the same choices, without
-the bootstrap. A row that cannot be estimated (no match within the caliper, separation in
+Each row is the computation of :func:`causal_hcc.effects.spec.estimate` (the same as
+:func:`causal_hcc.effects.adjust` for the same choices, without the bootstrap), run on the
+batched core: one task per covariate set (one PS fit; its rows' Cox models in one batched
+fit, :func:`causal_hcc.effects.spec.estimate_prepared_many`), the tasks through
+:func:`causal_hcc.parallel.run_parallel` (joblib locally, Dask with ``dask_address``). A row that cannot be estimated (no match within the caliper, separation in
 the PS model, an arm without events, nobody left after trimming) stays in the grid with
 ``estimable=False`` and the reason.
 """
@@ -31,13 +33,15 @@ the PS model, an arm without events, nobody left after trimming) stays in the gr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED, SMD_THRESHOLD
-from causal_hcc.effects.spec import Specification, estimate_prepared, prepare
+from causal_hcc.effects.spec import Specification, estimate_prepared_many, prepare
+from causal_hcc.parallel import run_parallel
 
 CALIPERS = (0.05, 0.1, 0.2, 0.5, None)
 RATIOS = (1, 2)
@@ -228,8 +232,7 @@ def evaluate_set(cohort: Cohort, specs) -> list[dict]:
         raise ValueError("evaluate_set: specifications of one call share one PS model.")
     prep = prepare(cohort, specs[0].covariates, specs[0].splines)
     rows = []
-    for spec in specs:
-        res = estimate_prepared(prep, spec)
+    for spec, res in zip(specs, estimate_prepared_many(prep, specs)):
         e = res.estimate
         row = _empty_row(spec)
         row.update(estimable=e.estimable, reason=e.reason, n_treated=e.n_treated,
@@ -393,7 +396,8 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
                        calipers=CALIPERS, ratios=RATIOS, replace=REPLACE, orders=ORDERS,
                        n_order_seeds: int = N_ORDER_SEEDS, weightings=WEIGHTINGS,
                        truncations=TRUNCATIONS, trims=TRIMS, seed: int = DEFAULT_SEED,
-                       jobs: int = 1, progress=None, ties: str = "all") -> SpecificationGrid:
+                       jobs: int = 1, progress=None, ties: str = "all",
+                       dask_address: str | None = None) -> SpecificationGrid:
     """Re-run the adjusted analysis across analytic choices; one row per specification.
 
     Parameters
@@ -419,10 +423,12 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
     seed : int
         Seed of the random matching orders.
     jobs : int
-        Parallel workers (joblib; a ``joblib.parallel_config`` backend such as Dask is
-        honoured). The result is identical to ``jobs=1``.
+        Parallel workers (joblib processes). The result is identical to ``jobs=1``.
     progress : callable, optional
-        ``progress(done, total)`` in rows, called as each covariate set and family is done.
+        ``progress(done, total)`` in rows, called as each covariate set is done.
+    dask_address : str, optional
+        Dask scheduler (``tcp://host:port``) to run the covariate sets on instead
+        (:func:`causal_hcc.parallel.run_parallel`, as the bootstrap); same result.
 
     Returns
     -------
@@ -439,25 +445,16 @@ def specification_grid(cohort: Cohort, *, covariate_sets: dict | None = None,
                                  orders=orders, n_order_seeds=n_order_seeds,
                                  weightings=weightings, truncations=truncations, trims=trims,
                                  seed=seed, ties=ties)
-    tasks = []
-    for name in sets:
-        for family in ("psm", "iptw"):
-            chunk = [s for s in specs if s.name == name and s.family == family]
-            if chunk:
-                tasks.append(chunk)
+    # One task per covariate set: one PS fit and one batched Cox fit for all its rows.
+    tasks = [chunk for chunk in ([s for s in specs if s.name == name] for name in sets)
+             if chunk]
     total = len(specs)
-    if jobs == 1:
-        results = (evaluate_set(cohort, chunk) for chunk in tasks)
-    else:
-        from joblib import Parallel, delayed
-        results = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(evaluate_set)(cohort, chunk) for chunk in tasks)
-    rows, done = [], 0
-    for chunk_rows in results:
-        rows += chunk_rows
-        done += len(chunk_rows)
-        if progress is not None:
-            progress(done, total)
+    ends = np.cumsum([len(chunk) for chunk in tasks])
+    results = run_parallel(partial(evaluate_set, cohort), tasks, jobs=jobs,
+                           dask_address=dask_address,
+                           progress=None if progress is None else
+                           (lambda done, _n: progress(int(ends[done - 1]), total)))
+    rows = [row for chunk_rows in results for row in chunk_rows]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["estimable"] = table["estimable"].astype(bool)
     table["is_default"] = table["is_default"].astype(bool)

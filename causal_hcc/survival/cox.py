@@ -258,7 +258,7 @@ def newton(rs: RiskSets, tm: LikelihoodTerms, max_iter: int):
 
 def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
             robust: bool = False, ties: str = "efron", names=None,
-            conf_level: float = 0.95, max_iter: int = 50) -> CoxFit:
+            conf_level: float = 0.95, max_iter: int = 50, converged_at=None) -> CoxFit:
     """Fit a Cox proportional-hazards model by Newton-Raphson on the partial likelihood.
 
     Parameters
@@ -287,6 +287,12 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
         Level of the Wald confidence intervals of the hazard ratios.
     max_iter : int
         Newton-Raphson iterations before a ConvergenceWarning.
+    converged_at : array_like (p,), optional
+        The converged estimate of this same model from
+        :func:`causal_hcc.survival.cox_many.fit_cox_many` (its ``status == "ok"`` row):
+        the fit is then evaluated there (variance, tests, the infinite-coefficient check)
+        without iterating again. The estimates equal the iterated fit's to rounding (the
+        batched fit sums in another order); ``iterations`` is reported as 0.
 
     Returns
     -------
@@ -327,7 +333,12 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
     _check_estimable(rs, names, tm0.info)
     _warn_empty_levels(event, x, names)
     try:
-        beta, tm, loglik_null, iterations, converged = newton(rs, tm0, max_iter)
+        if converged_at is None:
+            beta, tm, loglik_null, iterations, converged = newton(rs, tm0, max_iter)
+        else:
+            beta = np.array(converged_at, dtype=float).reshape(p)
+            tm, loglik_null, iterations, converged = (likelihood_terms(beta, rs),
+                                                      tm0.loglik, 0, True)
         var_model = np.linalg.inv(tm.info)
     except np.linalg.LinAlgError as exc:
         # A coefficient ran off to infinity until the information matrix was singular.
