@@ -74,6 +74,9 @@ INFLUENCE_RATIO = 1.25
 CROSSING_MIN_RATIO = 1.05
 #: Up to this many patients leave-one-out is refitted exactly; above, dfbeta (one step).
 LOO_EXACT_MAX = 3000
+#: Above this many cells (patients in the estimate x all patients), the exact
+#: leave-one-out refits use only the patients in the estimate (memory: no n x n batch).
+LOO_FULL_CELLS = 1e7
 #: Causal estimands with a target population, in the order ``primary = "auto"`` tries them.
 ESTIMAND_ORDER = ("ATE", "ATT", "ATC", "ATO")
 TARGETS = {"ATE": "all patients", "ATT": "the treated", "ATC": "the controls",
@@ -298,9 +301,16 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
     inside = np.flatnonzero(w > 0)
     coef = np.full(len(time), np.nan)
     if len(inside) <= exact_max:
-        reps = np.tile(w, (len(inside), 1))
-        reps[np.arange(len(inside)), inside] = 0.0
-        many = fit_cox_many(time, event, x, reps, strata=strata)
+        rows = slice(None)
+        if len(inside) * len(time) > LOO_FULL_CELLS:
+            # Only the rows in the estimate: an (inside x inside) batch, never inside x n
+            # (rows of weight 0 are left out of every fit anyway; same fits to rounding).
+            rows = inside
+        sub_w = w[rows]
+        reps = np.tile(sub_w, (len(inside), 1))
+        reps[np.arange(len(inside)), np.flatnonzero(sub_w > 0)] = 0.0
+        many = fit_cox_many(time[rows], event[rows], x[rows], reps,
+                            strata=None if strata is None else np.asarray(strata)[rows])
         coef[inside] = many.coef[:, 0]
         method = "exact refit"
     else:

@@ -58,6 +58,10 @@ from causal_hcc.weighting import compute_weights
 
 #: Largest patients x censoring times of the AIPW augmentation (an n x K float array).
 AIPW_MAX_CELLS = 2e8
+#: Largest patients x random row orders of the order spread (order_spread_k): each order
+#: is a full greedy matching of every patient (sequential, ~1 s per million patients), so
+#: beyond this the spread is skipped with a note, as the AIPW beyond AIPW_MAX_CELLS.
+ORDER_SPREAD_MAX_ROWS = 4e6
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,7 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         With ties="all": the HR of MatchIt's greedy rule over this many random row orders
         of both arms (:func:`causal_hcc.effects.matched.order_spread`, seeded by
         ``seed``), recorded in the psm rows' description and in ``settings``; 0 skips it.
+        Skipped, with a note, when patients x K exceeds :data:`ORDER_SPREAD_MAX_ROWS`.
     primary : {"auto", "ATE", "ATT", "ATC", "ATO"}
         The primary IPTW estimand; "auto" takes the first identified one in that order
         (:mod:`causal_hcc.identification`); ``primary`` and ``primary_reason`` of the
@@ -279,6 +284,12 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
             notes.append(f"PSM: {REPLACE_NOTE}.")
     # PSM for the ATC and the stratum methods, added after the bootstrap (which re-matches
     # for the ATT only: its "psm" replicates must not be attached to these rows).
+    if ties == "all" and order_spread_k and cohort.n * order_spread_k > ORDER_SPREAD_MAX_ROWS:
+        notes.append(f"Order spread of greedy PSM not computed: {cohort.n} patients x "
+                     f"{order_spread_k} random row orders exceed {ORDER_SPREAD_MAX_ROWS:.0e} "
+                     "(each order is a full greedy matching); pass a smaller "
+                     "order_spread_k to compute it.")
+        order_spread_k = 0
     estimates, more_weights, spreads = _matching_rows(
         cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
         ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
