@@ -15,7 +15,7 @@ from causal_hcc.data.cohort import Cohort
 from causal_hcc.design import build_design
 from causal_hcc.matching import MatchedSample
 from causal_hcc.propensity import PropensityModel
-from causal_hcc.survival.cox import fit_cox
+from causal_hcc.survival.cox import fit_cox, wald
 
 
 IPTW_ESTIMANDS = (("ATE", True), ("ATT", False), ("ATC", False), ("ATO", False))
@@ -75,12 +75,14 @@ class EffectEstimate:
 def cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
                strata=None, cluster=None, robust=False, treated=None,
                comparison: str = "treated vs control (reference)",
-               arm_labels=("treated", "control"), converged_at=None) -> EffectEstimate:
+               arm_labels=("treated", "control"), fitted=None) -> EffectEstimate:
     """Fit one Cox model and return the treatment HR as an EffectEstimate.
 
     The treatment is the first column of ``x`` (then any covariates); ``weights``,
-    ``strata``, ``cluster``, ``robust`` and ``converged_at`` (a converged estimate from a
-    batched fit) as :func:`causal_hcc.cox.fit_cox`. Rows with
+    ``strata``, ``cluster`` and ``robust`` as :func:`causal_hcc.cox.fit_cox`; ``fitted`` =
+    (log HR, its SE, variance type) of this same model fitted in a batch
+    (:func:`causal_hcc.survival.cox_many.fit_cox_many` with ``robust``) replaces the
+    fit. Rows with
     weight 0 are left out. An arm without deaths gives a not-estimable estimate with the
     reason. Shared by the effects, the specification grid and the subgroup analyses so
     that their numbers are the same computation.
@@ -98,11 +100,16 @@ def cox_effect(method, estimand, description, time, event, x, names, *, weights=
     for arm, label in ((tx, arm_labels[0]), (~tx, arm_labels[1])):
         if event[keep & arm].sum() == 0:
             return not_estimable(common, f"no events in the {label} arm of this sample")
+    if fitted is not None:
+        coef, se, variance = fitted
+        wald_ = wald(coef, se)
+        return EffectEstimate(hr=float(wald_["hr"]), ci_lower=float(wald_["ci_lower"]),
+                              ci_upper=float(wald_["ci_upper"]), p_value=float(wald_["p"]),
+                              se_log_hr=float(se), variance=variance, **common)
     fit = fit_cox(time[keep], event[keep], x[keep], names=names,
                   weights=None if weights is None else w[keep],
                   strata=None if strata is None else np.asarray(strata)[keep],
-                  cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust,
-                  converged_at=converged_at)
+                  cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust)
     return EffectEstimate(hr=float(fit.hr[0]), ci_lower=float(fit.ci_lower[0]),
                           ci_upper=float(fit.ci_upper[0]), p_value=float(fit.p[0]),
                           se_log_hr=float(fit.se[0]), variance=fit.variance_type, **common)
@@ -133,26 +140,26 @@ def model_matrix(tx, design, with_covariates: bool, name: str = "treatment"):
 
 
 def matched_effect(time, event, tx, names, weights, subclass, replace: bool, estimand: str,
-                   converged_at=None, **labels) -> EffectEstimate:
+                   fitted=None, **labels) -> EffectEstimate:
     """Cox in a matched sample: robust SE clustered on matched set (on patient when
     matching with replacement, since sets then overlap). Shared by adjust and
     :func:`causal_hcc.effects.spec.estimate`."""
     if replace:
         return cox_effect("psm", estimand, "Cox in the matched sample (with replacement), "
                           "robust SE clustered on patient", time, event, tx, names,
-                          weights=weights, robust=True, converged_at=converged_at, **labels)
+                          weights=weights, robust=True, fitted=fitted, **labels)
     return cox_effect("psm", estimand, "Cox in the matched sample, robust SE clustered on "
                       "matched set", time, event, tx, names, weights=weights,
-                      cluster=subclass, converged_at=converged_at, **labels)
+                      cluster=subclass, fitted=fitted, **labels)
 
 
 def weighted_effect(time, event, tx, names, weights, estimand: str, stabilized: bool,
-                    converged_at=None, **labels) -> EffectEstimate:
+                    fitted=None, **labels) -> EffectEstimate:
     """Weighted Cox with the robust sandwich SE. Shared by adjust and
     :func:`causal_hcc.effects.spec.estimate`."""
     return cox_effect("iptw", estimand, f"weighted Cox ({estimand}"
                       f"{', stabilised' if stabilized else ''}), robust SE", time, event,
-                      tx, names, weights=weights, robust=True, converged_at=converged_at,
+                      tx, names, weights=weights, robust=True, fitted=fitted,
                       **labels)
 
 

@@ -279,11 +279,12 @@ class _Weighted:
 
     spec: Specification
     weights: np.ndarray
-    cox: object               # converged_at -> EffectEstimate (the guarded Cox step)
+    cox: object               # fitted -> EffectEstimate (the guarded Cox step)
     common: dict
     notes: tuple
     denominator: str
     estimand_text: str
+    cluster: np.ndarray | None = None    # matched sets of a cluster-robust SE
 
 
 def _weigh(prep: Prepared, spec: Specification):
@@ -309,12 +310,13 @@ def _weigh(prep: Prepared, spec: Specification):
         estimand = m.estimand.split(" ")[0]
         common["estimand"] = estimand
 
-        def cox(converged_at=None):
+        def cox(fitted=None):
             return _guarded(lambda: matched_effect(
                 prep.time, prep.event, tx, names, m.weights, m.subclass, spec.replace,
-                estimand, converged_at=converged_at, **labels), common)
+                estimand, fitted=fitted, **labels), common)
         return _Weighted(spec, m.weights, cox, common, tuple(notes + list(m.notes)),
-                         denominator, m.estimand)
+                         denominator, m.estimand,
+                         None if spec.replace else np.asarray(m.subclass))
     if not np.all((prep.ps > 0) & (prep.ps < 1)):
         return SpecResult(spec, not_estimable(common, "fitted PS of 0 or 1: infinite "
                                               "weights"), notes=tuple(notes))
@@ -325,10 +327,10 @@ def _weigh(prep: Prepared, spec: Specification):
     except NotEstimableError as exc:
         return SpecResult(spec, not_estimable(common, str(exc)), notes=tuple(notes))
 
-    def cox(converged_at=None):
+    def cox(fitted=None):
         return _guarded(lambda: weighted_effect(
             prep.time, prep.event, tx, names, weights, estimand, spec.stabilized,
-            converged_at=converged_at, **labels), common)
+            fitted=fitted, **labels), common)
     if spec.trim is not None:
         notes.append(f"{int((~keep).sum())} patients trimmed (PS outside "
                      f"{spec.trim[0]:g}-{spec.trim[1]:g}): {estimand} in the trimmed "
@@ -336,8 +338,8 @@ def _weigh(prep: Prepared, spec: Specification):
     return _Weighted(spec, weights, cox, common, tuple(notes), denominator, estimand)
 
 
-def _finish(prep: Prepared, w: _Weighted, converged_at=None) -> SpecResult:
-    est = w.cox(converged_at)
+def _finish(prep: Prepared, w: _Weighted, fitted=None) -> SpecResult:
+    est = w.cox(fitted)
     return SpecResult(w.spec, est, max_abs_smd(prep, w.weights, w.denominator),
                       w.denominator, w.notes, w.estimand_text)
 
@@ -354,25 +356,32 @@ def estimate_prepared_many(prep: Prepared, specs) -> list[SpecResult]:
 
     The weights of every specification are made first; then one
     :func:`causal_hcc.survival.cox_many.fit_cox_many` fits all their Cox models
-    (treatment only, Efron) at once, and each specification's estimate, robust SE and
-    checks are evaluated at its converged coefficient (``fit_cox(converged_at=)``), with
-    no Newton iterations of its own. A fit the batch flags (no events, separation, no
-    convergence, an infinite coefficient) is refitted on its own, so its reason reads
-    as before. The numbers equal the one-at-a-time ones to rounding (rtol 1e-12: the
-    batched fit sums in another order).
+    (treatment only, Efron) at once, with the robust SE of each (clustered on matched set
+    for matching without replacement, on patient otherwise), as the one-at-a-time fit. A
+    fit the batch flags (no events, separation, no convergence, an infinite coefficient)
+    is refitted on its own, so its reason reads as before. The numbers equal the
+    one-at-a-time ones to rounding (rtol 1e-12: the batched fit sums in another order).
     """
     steps = [_weigh(prep, spec) for spec in specs]
     pending = [i for i, s in enumerate(steps)
                if isinstance(s, _Weighted) and np.all(np.isfinite(s.weights))
                and np.all(s.weights >= 0)]
-    start = {}
+    fitted = {}
     if pending:
+        n = len(prep.time)
+        own = np.arange(n)           # robust on patient: each row its own cluster
+        clusters = np.stack([own if steps[i].cluster is None else
+                             np.where(steps[i].cluster >= 0, steps[i].cluster, 0)
+                             for i in pending])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = fit_cox_many(prep.time, prep.event, prep.treated.astype(float)[:, None],
-                               np.stack([steps[i].weights for i in pending]), ties="efron")
-        start = {i: fit.coef[k] for k, i in enumerate(pending) if fit.status[k] == "ok"}
-    return [s if isinstance(s, SpecResult) else _finish(prep, s, start.get(i))
+                               np.stack([steps[i].weights for i in pending]), ties="efron",
+                               robust=True, cluster=clusters)
+        fitted = {i: (fit.coef[k, 0], fit.se_robust[k, 0],
+                      "robust" if steps[i].cluster is None else "cluster_robust")
+                  for k, i in enumerate(pending) if fit.status[k] == "ok"}
+    return [s if isinstance(s, SpecResult) else _finish(prep, s, fitted.get(i))
             for i, s in enumerate(steps)]
 
 

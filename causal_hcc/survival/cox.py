@@ -258,7 +258,7 @@ def newton(rs: RiskSets, tm: LikelihoodTerms, max_iter: int):
 
 def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
             robust: bool = False, ties: str = "efron", names=None,
-            conf_level: float = 0.95, max_iter: int = 50, converged_at=None) -> CoxFit:
+            conf_level: float = 0.95, max_iter: int = 50) -> CoxFit:
     """Fit a Cox proportional-hazards model by Newton-Raphson on the partial likelihood.
 
     Parameters
@@ -287,12 +287,6 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
         Level of the Wald confidence intervals of the hazard ratios.
     max_iter : int
         Newton-Raphson iterations before a ConvergenceWarning.
-    converged_at : array_like (p,), optional
-        The converged estimate of this same model from
-        :func:`causal_hcc.survival.cox_many.fit_cox_many` (its ``status == "ok"`` row):
-        the fit is then evaluated there (variance, tests, the infinite-coefficient check)
-        without iterating again. The estimates equal the iterated fit's to rounding (the
-        batched fit sums in another order); ``iterations`` is reported as 0.
 
     Returns
     -------
@@ -333,12 +327,7 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
     _check_estimable(rs, names, tm0.info)
     _warn_empty_levels(event, x, names)
     try:
-        if converged_at is None:
-            beta, tm, loglik_null, iterations, converged = newton(rs, tm0, max_iter)
-        else:
-            beta = np.array(converged_at, dtype=float).reshape(p)
-            tm, loglik_null, iterations, converged = (likelihood_terms(beta, rs),
-                                                      tm0.loglik, 0, True)
+        beta, tm, loglik_null, iterations, converged = newton(rs, tm0, max_iter)
         var_model = np.linalg.inv(tm.info)
     except np.linalg.LinAlgError as exc:
         # A coefficient ran off to infinity until the information matrix was singular.
@@ -423,3 +412,15 @@ def fit_cox_frame(frame: pd.DataFrame, covariates, *, time_col: str,
                    frame[covariates].to_numpy(float), weights=col(weights_col),
                    strata=col(strata_col), cluster=col(cluster_col), robust=robust,
                    ties=ties, names=covariates, conf_level=conf_level)
+
+
+def wald(coef, se, conf_level: float = 0.95) -> dict:
+    """Hazard ratios, Wald CIs and P values of coefficients with their SEs: the
+    arithmetic of :func:`fit_cox`'s result, for fits made elsewhere (e.g. the robust SEs
+    of :func:`causal_hcc.survival.cox_many.fit_cox_many`)."""
+    coef, se = np.asarray(coef, float), np.asarray(se, float)
+    z = coef / se
+    crit = z_value(conf_level)
+    with np.errstate(over="ignore"):
+        return {"hr": np.exp(coef), "ci_lower": np.exp(coef - crit * se),
+                "ci_upper": np.exp(coef + crit * se), "p": 2 * special.ndtr(-np.abs(z))}

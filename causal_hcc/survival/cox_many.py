@@ -54,6 +54,9 @@ class CoxManyFit:
         Rows and events of the data (unweighted; a row with weight 0 in a replicate is
         left out of that replicate's fit).
     ties : {"efron", "breslow"}
+    se_robust : ndarray (B, p) or None
+        With ``robust=True``: the robust (``robust_type`` "robust") or cluster-robust
+        ("cluster_robust") SE, as fit_cox's; NaN where ``status`` is not ``"ok"``.
     """
 
     names: tuple
@@ -66,6 +69,8 @@ class CoxManyFit:
     n: int
     events: int
     ties: str
+    se_robust: np.ndarray | None = None
+    robust_type: str = ""
 
     @property
     def ok(self) -> np.ndarray:
@@ -170,7 +175,8 @@ class _Chunk:
     n_groups: int
 
 
-def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk):
+def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk,
+                residuals: bool = False):
     """Log-likelihood, score and information of the vectors ``reps`` at ``beta`` (k, p).
 
     The sums of likelihood_terms, with a leading axis over vectors. Every operation is
@@ -187,7 +193,8 @@ def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk):
         eta += beta[:, j:j + 1] * rs.x[:, j]
     # Shift by the largest eta among rows in the fit: ratios are unchanged, no overflow.
     shift = np.max(np.where(w > 0, eta, -np.inf), axis=1)
-    wr = w * np.exp(eta - shift[:, None])
+    risk = np.exp(eta - shift[:, None])
+    wr = w * risk
     s_all = _rev_gather(wr, rs)
     a_all = np.stack([_rev_gather(wr * rs.x[:, j], rs) for j in range(p)], axis=-1)
     wr_dead = _columns(wr, rs.dead)
@@ -218,7 +225,34 @@ def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk):
     for col, (j, l) in enumerate(lay.pairs):
         info[:, j, l] = info[:, l, j] = _row_sum(v * lay.xx[:, col]) - np.bincount(
             local, weights=mw * mean[:, j] * mean[:, l], minlength=k)
+    if residuals:
+        return loglik, score, info, _score_residuals(risk, row_h, cum, part, cell, h,
+                                                     frac, mean, k, n_groups, rs)
     return loglik, score, info
+
+
+def _score_residuals(risk, row_h, cum, part, cell, h, frac, mean, k, n_groups, rs):
+    """Score residuals (k, n, p) in sorted order, as risk_sets.score_residuals (R's
+    ``coxscore2``) for each vector: -r_i (x_i H_i - HM_i) + [event] (x_i - mean of its
+    group's slot means). Rows of weight 0 give NaN or junk here; callers weight them 0."""
+    p = rs.x.shape[1]
+    out = np.empty((k, rs.x.shape[0], p))
+    n_slots = np.bincount(cell, minlength=k * n_groups).reshape(k, n_groups)
+    for j in range(p):
+        hm = h * mean[:, j]
+        full = np.bincount(cell, weights=hm, minlength=k * n_groups).reshape(k, n_groups)
+        part_m = np.bincount(cell, weights=frac * hm,
+                             minlength=k * n_groups).reshape(k, n_groups)
+        cum_m = np.zeros((k, n_groups + 1))
+        np.cumsum(full, axis=1, out=cum_m[:, 1:])
+        row_hm = cum_m[:, rs.row_hi] - cum_m[:, rs.row_lo]
+        row_hm[:, rs.dead] -= part_m[:, rs.dead_group]
+        out[:, :, j] = -risk * (rs.x[:, j] * row_h - row_hm)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mbar = np.bincount(cell, weights=mean[:, j],
+                               minlength=k * n_groups).reshape(k, n_groups) / n_slots
+        out[:, rs.dead, j] += rs.x[rs.dead, j] - mbar[:, rs.dead_group]
+    return out
 
 
 def _columns(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -316,6 +350,35 @@ def _newton_many(reps, lay, ch, max_iter, out) -> None:
     out["status"][active] = "not_converged"
 
 
+def _robust_var(beta, reps, lay: _Layout, ch: _Chunk, codes) -> np.ndarray:
+    """Robust sandwich variance D'D of the vectors ``reps`` at their estimates ``beta``:
+    D the weighted dfbeta residuals (score residuals x model variance x weight), summed
+    within clusters (``codes``, sorted like the data), as fit_cox's ``_variance``."""
+    *_, info, resid = _many_terms(beta, reps, lay, ch, residuals=True)
+    w = ch.weight[reps]
+    dfb = np.einsum("knp,kpq->knq", resid, _invert_many(info)) * w[:, :, None]
+    dfb[w == 0] = 0.0          # rows outside a fit (their residuals are not defined)
+    k, n, p = dfb.shape
+    c = codes[reps]
+    size = int(c.max()) + 1
+    cells = (np.arange(k)[:, None] * size + c).ravel()
+    summed = np.stack([np.bincount(cells, weights=dfb[:, :, j].ravel(), minlength=k * size)
+                       for j in range(p)], axis=-1).reshape(k, size, p)
+    return np.einsum("kcp,kcq->kpq", summed, summed)
+
+
+def _cluster_codes(cluster, n_vec: int, n: int) -> np.ndarray:
+    """Cluster codes (B, n) >= 0; None: every row its own cluster (robust, on row)."""
+    if cluster is None:
+        return np.broadcast_to(np.arange(n), (n_vec, n))
+    c = np.asarray(cluster)
+    c = np.broadcast_to(c, (n_vec, n)) if c.shape == (n,) else c
+    if c.shape != (n_vec, n) or not np.issubdtype(c.dtype, np.integer) or (c < 0).any():
+        raise ValueError(f"cluster must be non-negative integer codes of shape ({n},) or "
+                         f"({n_vec}, {n}), not {np.shape(cluster)}")
+    return c
+
+
 def _weight_matrix(weights, copies, n: int):
     w = np.asarray(weights, dtype=float)
     if w.ndim == 1:
@@ -336,7 +399,8 @@ def _weight_matrix(weights, copies, n: int):
 
 
 def fit_cox_many(time, event, covariates, weights, *, copies=None, strata=None,
-                 ties: str = "efron", names=None, max_iter: int = 50) -> CoxManyFit:
+                 ties: str = "efron", names=None, max_iter: int = 50,
+                 robust: bool = False, cluster=None) -> CoxManyFit:
     """Fit one Cox model for each of many weight vectors (e.g. bootstrap replicates).
 
     Parameters
@@ -364,6 +428,14 @@ def fit_cox_many(time, event, covariates, weights, *, copies=None, strata=None,
     names : sequence of str, optional
     max_iter : int
         Newton-Raphson iterations per vector before it is reported "not_converged".
+    robust : bool
+        Also the robust sandwich SE of each fit (``se_robust``): ``D'D`` from the
+        weighted dfbeta residuals, as ``fit_cox(robust=True)`` (R ``coxph(..., weights,
+        robust = TRUE)``); not with ``copies``.
+    cluster : array_like of int, shape (n,) or (B, n), optional
+        With ``robust``: cluster codes (>= 0; e.g. matched sets), per vector or shared;
+        dfbeta summed within clusters, as ``fit_cox(cluster=)``. Default: each row its
+        own cluster. Rows with weight 0 are in no fit, whatever their code.
 
     Returns
     -------
@@ -393,22 +465,29 @@ def fit_cox_many(time, event, covariates, weights, *, copies=None, strata=None,
         raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
     time, event, x, _, names = check_inputs(time, event, covariates, None, names)
     n, p = x.shape
+    if robust and copies is not None:
+        raise ValueError("robust SEs of weighted fits with copies are not defined here")
     w_all, c_all = _weight_matrix(weights, copies, n)
+    codes = _cluster_codes(cluster, w_all.shape[0], n) if robust else None
     rs = risk_sets(timefix(time), event, x, np.ones(n), group_codes(strata, n), ties)
     lay = _layout(rs)
     n_vec = w_all.shape[0]
     out = {"coef": np.full((n_vec, p), np.nan), "loglik": np.full(n_vec, np.nan),
            "loglik_null": np.full(n_vec, np.nan), "score": np.full((n_vec, p), np.nan),
            "info": np.full((n_vec, p, p), np.nan), "iterations": np.zeros(n_vec, dtype=int),
-           "status": np.full(n_vec, "no_events", dtype="<U13")}
+           "status": np.full(n_vec, "no_events", dtype="<U13"),
+           "var_robust": np.full((n_vec, p, p), np.nan)}
     batch = max(1, BATCH_BYTES // (8 * n * (2 * p + 10)))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         for first in range(0, n_vec, batch):
-            _fit_batch(slice(first, first + batch), w_all, c_all, lay, ties, max_iter, out)
-    return _many_result(out, names, n, int(rs.event.sum()), ties)
+            _fit_batch(slice(first, first + batch), w_all, c_all, lay, ties, max_iter, out,
+                       None if codes is None else codes[first:first + batch][:, rs.order])
+    return _many_result(out, names, n, int(rs.event.sum()), ties, robust,
+                        cluster is not None)
 
 
-def _fit_batch(rows: slice, w_all, c_all, lay: _Layout, ties, max_iter, out) -> None:
+def _fit_batch(rows: slice, w_all, c_all, lay: _Layout, ties, max_iter, out,
+               codes=None) -> None:
     """Sort one batch's weight vectors like the data and fit them (results into out)."""
     rs = lay.rs
     part = {k: v[rows] for k, v in out.items()}   # views: filled in place
@@ -427,9 +506,12 @@ def _fit_batch(rows: slice, w_all, c_all, lay: _Layout, ties, max_iter, out) -> 
     if reps.size:
         part["status"][reps] = "ok"
         _newton_many(reps, lay, ch, max_iter, part)
+        ok = np.flatnonzero(part["status"] == "ok")
+        if codes is not None and ok.size:
+            part["var_robust"][ok] = _robust_var(part["coef"][ok], ok, lay, ch, codes)
 
 
-def _many_result(out, names, n, events, ties) -> CoxManyFit:
+def _many_result(out, names, n, events, ties, robust=False, clustered=False) -> CoxManyFit:
     ok = out["status"] == "ok"
     p = len(names)
     var = np.full((ok.size, p, p), np.nan)
@@ -447,9 +529,17 @@ def _many_result(out, names, n, events, ties) -> CoxManyFit:
     coef = np.where(ok[:, None], out["coef"], np.nan)
     loglik = np.where(ok, out["loglik"], np.nan)
     arrays = [coef, se, loglik, out["loglik_null"], out["iterations"], out["status"]]
+    se_robust = None
+    if robust:
+        with np.errstate(invalid="ignore"):
+            se_robust = np.where(ok[:, None], np.sqrt(np.diagonal(
+                out["var_robust"], axis1=1, axis2=2)), np.nan)
+        arrays.append(se_robust)
     for a in arrays:
         a.setflags(write=False)
-    return CoxManyFit(tuple(names), *arrays, n=n, events=events, ties=ties)
+    return CoxManyFit(tuple(names), *arrays[:6], n=n, events=events, ties=ties,
+                      se_robust=se_robust, robust_type=("cluster_robust" if clustered
+                                                        else "robust") if robust else "")
 
 
 def _invert_many(info: np.ndarray) -> np.ndarray:
