@@ -322,7 +322,7 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
     focal_word, partner_word = (("treated patient", "control") if estimand == "ATT"
                                 else ("control", "treated patient"))
     n = len(score)
-    ids = (np.array([str(i + 1) for i in range(n)], dtype=object) if patient_id is None
+    ids = (np.arange(1, n + 1).astype(str).astype(object) if patient_id is None
            else np.asarray(patient_id).astype(str).astype(object))
     if not np.all(np.isfinite(score)):
         bad = list(ids[~np.isfinite(score)][:10])

@@ -186,11 +186,30 @@ def stratum_weights(subclass, treated, estimand: str) -> np.ndarray:
 def _keep_both_arms(keys, treated) -> np.ndarray:
     """Stratum number 1..K (by sorted key) for strata holding both arms; -1 otherwise."""
     codes, inv = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
-    has1 = np.bincount(inv, weights=treated == 1, minlength=len(codes)) > 0
-    has0 = np.bincount(inv, weights=treated == 0, minlength=len(codes)) > 0
+    return _keep_both_arms_codes(len(codes), inv, treated)
+
+
+def _keep_both_arms_codes(n_codes: int, inv, treated) -> np.ndarray:
+    """_keep_both_arms on key codes 0..n_codes-1 numbered in sorted key order."""
+    has1 = np.bincount(inv, weights=treated == 1, minlength=n_codes) > 0
+    has0 = np.bincount(inv, weights=treated == 0, minlength=len(has1)) > 0
     both = has1 & has0
     number = np.where(both, np.cumsum(both), -1)
     return number[inv].astype(np.int64)
+
+
+def _sorted_key_codes(parts, n: int):
+    """(number of keys, code per row) of the keys "\x1f".join(row's parts), numbered in
+    sorted key order, as ``np.unique(keys, return_inverse=True)``; the strings are joined
+    for the distinct combinations only (one per stratum, not one per patient)."""
+    if not parts:
+        return 1, np.zeros(n, dtype=np.int64)
+    factors = [pd.factorize(np.asarray(p))[0] for p in parts]
+    combos, first, inv = np.unique(np.column_stack(factors), axis=0, return_index=True,
+                                   return_inverse=True)
+    keys = np.array(["\x1f".join(str(p[i]) for p in parts) for i in first.tolist()])
+    _, rank = np.unique(keys, return_inverse=True)
+    return len(combos), rank.ravel()[inv.ravel()]
 
 
 # ---------------------------------------------------------------- entry point
@@ -268,9 +287,7 @@ def stratum_match(cohort: Cohort, method: str, estimand: str, *, covariates=None
                 if method == "cem":
                     details[name] = None
                 parts.append(x.astype(str).to_numpy())
-        keys = np.array(["\x1f".join(t) for t in zip(*parts)]) if parts else \
-            np.zeros(len(treated), dtype=str)
-        subclass = _keep_both_arms(keys, treated)
+        subclass = _keep_both_arms_codes(*_sorted_key_codes(parts, len(treated)), treated)
         variables = covariates
     if not np.any(subclass > 0):
         raise NotEstimableError(f"{method}: no stratum holds both arms.")
