@@ -325,6 +325,15 @@ def match_weights(logit_ps, treated, *, caliper_sd=0.2, ratio: int = 1, replace=
         sets = _tied_lists(score, is_focal, None, ratio, caliper, replace, order, seed)
         return _set_weights_flat(sets, is_focal) if sets else None
     found = greedy_match(score, is_focal, None, ratio, caliper, replace, order, seed)
+    if ratio == 1 and not replace:
+        # 1:1 without replacement: matching_weights gives every matched patient 1.0 (the
+        # partners' scale factor is m / m = 1.0 exactly): set them directly.
+        pairs = [(t, got[0]) for t, got in found.items() if got]
+        if not pairs:
+            return None
+        weights = np.zeros(len(score))
+        weights[np.array(pairs, dtype=np.int64).ravel()] = 1.0
+        return weights
     f_rows = np.flatnonzero(is_focal)
     mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
     for i, t in enumerate(f_rows.tolist()):
