@@ -10,7 +10,6 @@ returns a :class:`~causal_hcc.matching.MatchedSample`.
 from __future__ import annotations
 
 import math
-from itertools import chain
 
 import numpy as np
 
@@ -404,21 +403,21 @@ def set_weights(sets, is_focal: np.ndarray) -> np.ndarray:
 def _set_weights_flat(sets, is_focal) -> np.ndarray:
     """set_weights on sets given as arrays or lists of rows, in one pass."""
     weights = np.zeros(len(is_focal))
-    f_sizes = np.fromiter((len(f) for f, _ in sets), dtype=np.int64, count=len(sets))
-    p_sizes = np.fromiter((len(p) for _, p in sets), dtype=np.int64, count=len(sets))
-    focal = np.fromiter(chain.from_iterable(f for f, _ in sets), dtype=np.int64,
-                        count=int(f_sizes.sum()))
-    partners = np.fromiter(chain.from_iterable(p for _, p in sets), dtype=np.int64,
-                           count=int(p_sizes.sum()))
-    weights[focal] = 1.0
+    focal, partners, values = [], [], []
+    total = 0
+    for f, p in sets:
+        focal.extend(f)
+        partners.extend(p)
+        values.extend([len(f) / len(p)] * len(p))
+        total += len(f)
+    weights[np.array(focal, dtype=np.int64)] = 1.0
     # add.at adds in set order, as one np.add.at per set did: the same sums (with
     # replacement a partner of several sets) to the last bit.
-    np.add.at(weights, partners, np.repeat(f_sizes / p_sizes, p_sizes))
+    np.add.at(weights, np.array(partners, dtype=np.int64), np.array(values))
     partner = ~np.asarray(is_focal, dtype=bool)
     # The partner weights sum to the number of focal patients matched (each set gives
     # f x 1/k x k = f). Using that integer, rather than a float sum over the rows, keeps
     # the weights independent of the row order to the last bit.
-    total = int(f_sizes.sum())
     if total > 0:
         weights[partner] *= np.sum(weights[partner] > 0) / total
     return weights

@@ -263,18 +263,19 @@ def _bootstrap_block(draws, seeds, time, event, tx, design, opts, jobs, dask_add
     methods.update(_reweight(draws, lps, tx))
     log_hr = _log_hr(time, event, tx, methods, n_rep)
     separated = separated_replicates(draws, lps, design.matrix, tx)
-    out = [{key: float(log_hr[key][b]) for key in BOOT_METHODS} for b in range(n_rep)]
-    for b in range(n_rep):
-        out[b]["separated"] = bool(separated[b])
+    columns = [log_hr[key].tolist() for key in BOOT_METHODS]
+    out = [dict(zip(BOOT_METHODS, values)) for values in zip(*columns)]
+    for b, flag in enumerate(separated.tolist()):
+        out[b]["separated"] = bool(flag)
     names = [("survival", t) for t in opts.landmarks] + [("rmst", h) for h in opts.horizons]
     for key, curves in (("psm", "psm_curves"), ("iptw_ATE", "iptw_curves")):
         m = methods[key]
         if m.rows.size == 0:
             continue
-        values = curve_values_many(time, event, tx, m.weights, opts.landmarks, opts.horizons)
-        for i, b in enumerate(m.rows):
-            out[b][curves] = {name: tuple(float(v) for v in values[i, j])
-                              for j, name in enumerate(names)}
+        values = curve_values_many(time, event, tx, m.weights, opts.landmarks,
+                                   opts.horizons).tolist()       # Python floats, as float()
+        for b, rows in zip(m.rows.tolist(), values):
+            out[b][curves] = {name: tuple(row) for name, row in zip(names, rows)}
     return out
 
 
