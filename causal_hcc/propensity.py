@@ -228,7 +228,8 @@ def _ps_summary(ps, treated) -> pd.DataFrame:
 def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
                    splines: dict | None = None, interactions=(),
                    check_separation: bool = True,
-                   confidence_level: float = 0.95) -> PropensityModel:
+                   confidence_level: float = 0.95,
+                   pattern_counts: bool = True) -> PropensityModel:
     """Propensity score of treatment given the covariates, for a validated cohort.
 
     Parameters
@@ -247,6 +248,10 @@ def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
         Run the linear-programming separation check (skip it in bootstrap loops).
     confidence_level : float
         For the Wald CIs of the coefficients.
+    pattern_counts : bool
+        Tabulate the covariate patterns per arm (``pattern_counts``, for the
+        identification verdicts); False leaves it None, for loops that read only the
+        scores (the specification grid's PS fits).
 
     Returns
     -------
@@ -284,7 +289,8 @@ def fit_propensity(cohort: Cohort, covariates=None, *, method: str = "glm",
                                 id_col=cohort.roles.id or "_id", levels=cohort.levels,
                                 method=method, splines=splines, interactions=interactions,
                                 check_separation=check_separation,
-                                confidence_level=confidence_level, label=cohort.label)
+                                confidence_level=confidence_level, label=cohort.label,
+                                pattern_counts=pattern_counts)
 
 
 def _validate_inputs(frame, treatment_col, covariates, id_col):
@@ -316,7 +322,8 @@ def fit_propensity_frame(frame: pd.DataFrame, treatment_col: str, covariates, *,
                          id_col: str | None = None, method: str = "glm",
                          splines: dict | None = None, interactions=(),
                          levels: dict | None = None, check_separation: bool = True,
-                         confidence_level: float = 0.95, label: str = "") -> PropensityModel:
+                         confidence_level: float = 0.95, label: str = "",
+                         pattern_counts: bool = True) -> PropensityModel:
     """As :func:`fit_propensity`, for any data frame (e.g. R's lalonde in the tests).
 
     ``levels`` fixes the level order (first = reference) of categorical covariates not in
@@ -361,7 +368,8 @@ def fit_propensity_frame(frame: pd.DataFrame, treatment_col: str, covariates, *,
         separated_terms=sep_terms,
         level_counts=counts, ps_summary=_ps_summary(ps, treated), common_support=(lo, hi),
         outside_support_ids=outside,
-        pattern_counts=_pattern_counts(frame, covariates, treated, levels),
+        pattern_counts=(_pattern_counts(frame, covariates, treated, levels)
+                        if pattern_counts else None),
         confidence_level=confidence_level, notes=tuple(notes))
     _warn(model, one_arm)
     return model

@@ -248,6 +248,34 @@ def test_parallel_equals_serial_and_progress(cohort):
     assert other.settings["order_seeds"] != serial.settings["order_seeds"]
 
 
+def test_the_grid_runs_through_run_parallel_one_task_per_set_with_dask_address(
+        cohort, effects, monkeypatch):
+    """run_sensitivity(dask_address=) reaches the grid's run_parallel (as the bootstrap's);
+    one task per covariate set; the rows are those of the serial run (a stand-in for the
+    Dask backend records the call and runs the tasks in this process)."""
+    import importlib
+    # The package exports a name "grid" too: the module itself, by its full name.
+    grid_module = importlib.import_module("causal_hcc.sensitivity.grid")
+    from causal_hcc.parallel import run_parallel
+    from causal_hcc.sensitivity import run_sensitivity
+    sets = {k: v for k, v in covariate_sets(cohort).items()
+            if k in ("default", "intrahepatic control: Milan")}
+    seen = []
+
+    def recording(function, tasks, *, jobs=1, dask_address=None, progress=None):
+        tasks = list(tasks)
+        seen.append((dask_address, [len(t) for t in tasks]))
+        return run_parallel(function, tasks, progress=progress)
+
+    serial = specification_grid(cohort, covariate_sets=sets)
+    monkeypatch.setattr(grid_module, "run_parallel", recording)
+    with quiet():
+        report = run_sensitivity(cohort, effects, covariate_sets=sets, landmarks=(),
+                                 dask_address="tcp://scheduler:8786")
+    assert seen == [("tcp://scheduler:8786", [125, 125])]
+    pd.testing.assert_frame_equal(report.grid.to_frame(), serial.to_frame())
+
+
 def _random_cohort(seed, n):
     rng = np.random.default_rng(seed)
     tx = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]

@@ -201,7 +201,8 @@ def prepare(cohort: Cohort, covariates, splines=()) -> Prepared:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = fit_propensity(cohort, covariates, splines=splines or None)
+            model = fit_propensity(cohort, covariates, splines=splines or None,
+                                   pattern_counts=False)
         except (CohortError, NotEstimableError, ValueError) as exc:
             return Prepared(**common, **empty, reason="PS model not estimable: "
                             + " ".join(str(exc).split()))
