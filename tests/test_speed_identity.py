@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "reference" / "speed"))
-import snapshot  # noqa: E402
+import snapshot
 
 EXACT = 0.0
 SUMMATION = 1e-12     # float summation order of the batched Cox fits (module docstring)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.survival.cox import EPS, LOGLIK_TOL, STEP_TOL, TIES, TOLER_INF, check_inputs
+from causal_hcc.survival.cox_many_robust import cluster_codes, score_residuals_many
 from causal_hcc.survival.risk_sets import RiskSets, group_codes, risk_sets, timefix
 
 
@@ -226,33 +227,9 @@ def _many_terms(beta: np.ndarray, reps: np.ndarray, lay: _Layout, ch: _Chunk,
         info[:, j, l] = info[:, l, j] = _row_sum(v * lay.xx[:, col]) - np.bincount(
             local, weights=mw * mean[:, j] * mean[:, l], minlength=k)
     if residuals:
-        return loglik, score, info, _score_residuals(risk, row_h, cum, part, cell, h,
+        return loglik, score, info, score_residuals_many(risk, row_h, cum, part, cell, h,
                                                      frac, mean, k, n_groups, rs)
     return loglik, score, info
-
-
-def _score_residuals(risk, row_h, cum, part, cell, h, frac, mean, k, n_groups, rs):
-    """Score residuals (k, n, p) in sorted order, as risk_sets.score_residuals (R's
-    ``coxscore2``) for each vector: -r_i (x_i H_i - HM_i) + [event] (x_i - mean of its
-    group's slot means). Rows of weight 0 give NaN or junk here; callers weight them 0."""
-    p = rs.x.shape[1]
-    out = np.empty((k, rs.x.shape[0], p))
-    n_slots = np.bincount(cell, minlength=k * n_groups).reshape(k, n_groups)
-    for j in range(p):
-        hm = h * mean[:, j]
-        full = np.bincount(cell, weights=hm, minlength=k * n_groups).reshape(k, n_groups)
-        part_m = np.bincount(cell, weights=frac * hm,
-                             minlength=k * n_groups).reshape(k, n_groups)
-        cum_m = np.zeros((k, n_groups + 1))
-        np.cumsum(full, axis=1, out=cum_m[:, 1:])
-        row_hm = cum_m[:, rs.row_hi] - cum_m[:, rs.row_lo]
-        row_hm[:, rs.dead] -= part_m[:, rs.dead_group]
-        out[:, :, j] = -risk * (rs.x[:, j] * row_h - row_hm)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mbar = np.bincount(cell, weights=mean[:, j],
-                               minlength=k * n_groups).reshape(k, n_groups) / n_slots
-        out[:, rs.dead, j] += rs.x[rs.dead, j] - mbar[:, rs.dead_group]
-    return out
 
 
 def _columns(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -367,18 +344,6 @@ def _robust_var(beta, reps, lay: _Layout, ch: _Chunk, codes) -> np.ndarray:
     return np.einsum("kcp,kcq->kpq", summed, summed)
 
 
-def _cluster_codes(cluster, n_vec: int, n: int) -> np.ndarray:
-    """Cluster codes (B, n) >= 0; None: every row its own cluster (robust, on row)."""
-    if cluster is None:
-        return np.broadcast_to(np.arange(n), (n_vec, n))
-    c = np.asarray(cluster)
-    c = np.broadcast_to(c, (n_vec, n)) if c.shape == (n,) else c
-    if c.shape != (n_vec, n) or not np.issubdtype(c.dtype, np.integer) or (c < 0).any():
-        raise ValueError(f"cluster must be non-negative integer codes of shape ({n},) or "
-                         f"({n_vec}, {n}), not {np.shape(cluster)}")
-    return c
-
-
 def _weight_matrix(weights, copies, n: int):
     w = np.asarray(weights, dtype=float)
     if w.ndim == 1:
@@ -468,7 +433,7 @@ def fit_cox_many(time, event, covariates, weights, *, copies=None, strata=None,
     if robust and copies is not None:
         raise ValueError("robust SEs of weighted fits with copies are not defined here")
     w_all, c_all = _weight_matrix(weights, copies, n)
-    codes = _cluster_codes(cluster, w_all.shape[0], n) if robust else None
+    codes = cluster_codes(cluster, w_all.shape[0], n) if robust else None
     rs = risk_sets(timefix(time), event, x, np.ones(n), group_codes(strata, n), ties)
     lay = _layout(rs)
     n_vec = w_all.shape[0]
