@@ -83,6 +83,14 @@ def smd(value) -> str:
     return "0.00" if abs(value) < 0.005 else f"{value:+.2f}".replace("+", "")
 
 
+def time_point(value) -> str:
+    """A time (12, 36.5): as few decimals as it has, up to 2; never scientific."""
+    if _missing(value):
+        return ""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
 def format_number(value) -> str:
     """Any float for a table cell: never scientific notation. |x| >= 100: 1 decimal;
     >= 1: 2 decimals; < 1: 3 decimals (0 when below 0.0005)."""
