@@ -125,7 +125,7 @@ def cell(value) -> str:
 # ------------------------------------------------------------------ prose of other modules
 _RANGE = re.compile(r"(?<![\w.\-])(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?![\w\-]|\.\d)")
 _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
-_P_BARE = re.compile(r"\bP (?:= )?(\d*\.?\d+(?:[eE][+-]?\d+)?)(?![\w.])")
+_P_BARE = re.compile(r"\bP ?(?:= ?)?(\d*\.?\d+(?:[eE][+-]?\d+)?)(?![\w.])")
 
 
 def _p_sub(match) -> str:

@@ -52,7 +52,7 @@ td.num{text-align:right} td.text{white-space:normal;min-width:9rem;max-width:34r
 td.imb{background:var(--imb);font-weight:bold} td.warn{background:var(--warn)}
 tr.primary td{background:var(--primary);font-weight:600} tr.tally td{border-top:2px solid #666}
 tr.status-differs td:first-child{background:var(--imb)}
-tr.status-paper-inconsistent td:first-child{background:var(--warn)}
+tr.status-inconsistent td:first-child{background:var(--warn)}
 tr.status-agrees td:first-child{background:var(--good)}
 tr.status-not-estimable td:first-child{background:#e6e6e6}
 caption,.caption{caption-side:top;text-align:left;font-size:.85rem;color:#333;

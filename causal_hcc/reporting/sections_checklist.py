@@ -99,7 +99,7 @@ def checklist_table(cohort, crude, effects, study, balance, ph_frame=None) -> Ta
              if ph_frame is not None and ph_frame["violated"].any()
              else "not rejected for any model")) if ph_frame is not None else "not tested"
     rows = [
-        ("Time zero and follow-up", time_zero_text(cohort), "STROBE 6a, 12d", ""),
+        ("Time zero", time_zero_text(cohort), "STROBE 6a, 12d", ""),
         ("Outcome", outcome_text(cohort), "STROBE 7; RECORD 7.1", ""),
         ("Exposure and comparison", cohort.labels.comparison, "STROBE 7; RECORD 7.1", ""),
         ("Data source", cohort.label, "STROBE 8; RECORD 12.1", ""),

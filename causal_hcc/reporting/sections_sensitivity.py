@@ -44,7 +44,7 @@ def _hr(r: dict, p_key: str = "p_value") -> dict:
 def evalue_rows(d: dict) -> list[dict]:
     out = []
     for r in d.get("evalues") or []:
-        if r.get("measure") != "HR":
+        if r.get("measure", "HR") != "HR":
             continue
         out.append({"Estimate": _name(r),
                     "HR (95% CI)": fmt.hr_ci(r.get("estimate"), r.get("ci_lower"),
@@ -141,7 +141,10 @@ def sensitivity_blocks(sensitivity, figure_blocks) -> tuple:
     blocks = []
     sentences = getattr(sensitivity, "plain_sentences", None)
     if callable(sentences):
-        blocks.append(Block("text", [fmt.tidy_text(s) for s in sentences()]))
+        # Subgroup HRs are in the table below, where too-small ones are withheld; the
+        # sentence would print them as if informative.
+        blocks.append(Block("text", [fmt.tidy_text(s) for s in sentences()
+                                     if not str(s).startswith("Subgroups by")]))
     summary = d.get("specification_grid_summary") or {}
     parts = [
         ("E-values (VanderWeele & Ding 2017): how strong an unmeasured confounder would "

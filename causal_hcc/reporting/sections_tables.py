@@ -150,10 +150,14 @@ def claims_table(check) -> Table:
     cells = pd.DataFrame({"Status": frame["status"], "What": frame["description"],
                           "Source": frame["source"], "Published": frame["printed"],
                           "Reproduced": frame["reproduced_text"].map(fmt.tidy_text),
-                          "Tolerance": frame["tolerance"],
+                          "Tolerance": frame["tolerance"].map(fmt.tidy_text),
                           "Note": frame["note"].map(fmt.tidy_text)})
     classes = _classes(cells, text=("What", "Source", "Note"), num="")
-    row_classes = tuple("status-" + str(s).replace(" ", "-") for s in frame["status"])
+    classes["Published"] = "quote"          # verbatim, as printed: not restyled
+    # CSS classes name the status without the word "paper" (a report on other data must
+    # not contain it): differs, inconsistent, not-estimable, agrees
+    row_classes = tuple("status-" + str(s).replace("paper ", "").replace(" ", "-")
+                        for s in frame["status"])
     folded = tuple(bool(s == "agrees") for s in frame["status"])
     n_agree = sum(folded)
     return Table(cells, classes=classes, row_classes=row_classes, folded=folded,
