@@ -118,12 +118,23 @@ class BalanceTable:
 
     def table_one(self) -> pd.DataFrame:
         """Journal Table 1: mean ± SD or n (%) per arm, before and after, with SMDs."""
-        out = [{"variable": "n", "level": "", "statistic": "n",
+        # After adjustment "n" is a sum of weights, not a head count: say so, and give
+        # the effective sample size beside it.
+        out = [{"variable": "n", "level": "",
+                "statistic": "n (after: sum of weights)" if self.adjusted else "n",
                 "treated_before": str(self.n_before["treated"]),
                 "control_before": str(self.n_before["control"]), "smd_before": "",
                 "treated_after": _count(self.n_after["treated"]) if self.adjusted else "",
                 "control_after": _count(self.n_after["control"]) if self.adjusted else "",
                 "smd_after": ""}]
+        if self.adjusted:
+            out.append({"variable": "ESS", "level": "",
+                        "statistic": "effective sample size (sum w)^2 / sum w^2",
+                        "treated_before": str(self.n_before["treated"]),
+                        "control_before": str(self.n_before["control"]), "smd_before": "",
+                        "treated_after": f"{self.ess_after['treated']:.1f}",
+                        "control_after": f"{self.ess_after['control']:.1f}",
+                        "smd_after": ""})
         for r in self.rows.itertuples():
             entry = {"variable": r.variable, "level": r.level,
                      "statistic": {"continuous": "mean ± SD", "binary": "n (%) with value 1"}

@@ -5,10 +5,10 @@
 
 Without REPORT_HTML, runs ``causal-hcc report`` on the bundled reconstructed pseudo-cohort
 (RECONSTRUCTED PSEUDO-DATA; 200 bootstrap replicates, seed fixed) into a temporary
-directory first. The screenshot is 1280 x 1000 CSS pixels: what a reviewer sees on opening
-the file. With ``--pdf``, also prints the page to PDF as a browser does and reports the
-page count and the report's size in bytes. Needs ``chromium`` (Debian: apt-get install
-chromium).
+directory first. The screenshot is the top 1280 x 1500 CSS pixels of the page (the
+verdict, the estimand table and the forest plot). With ``--pdf``, also prints the page to
+PDF as a browser does and reports the page count and the report's size in bytes. Needs
+``chromium`` (Debian: apt-get install chromium).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def make_report(out_dir: Path) -> Path:
     return out_dir / "report.html"
 
 
-def screenshot(html: Path, png: Path, profile: Path, size=(1280, 1000)) -> None:
+def screenshot(html: Path, png: Path, profile: Path, size=(1280, 1500)) -> None:
     subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}",
                     f"--window-size={size[0]},{size[1]}", f"--screenshot={png}",
                     html.resolve().as_uri()], check=True, capture_output=True, timeout=180)

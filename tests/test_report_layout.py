@@ -130,6 +130,8 @@ def test_format_module():
     assert fmt.tidy_text("HR 0.36 (95% CI 0.17-0.73, P 0.00473); k = 3-8; 2026-12-03; "
                          "P 1.2e-05") == ("HR 0.36 (95% CI 0.17\u20130.73, P = 0.005); "
                                           "k = 3\u20138; 2026-12-03; P < 0.001")
+    assert fmt.tidy_text("P=0.0027; without P012 0.25; P001, P002") == \
+        "P = 0.003; without P012 0.25; P001, P002"
 
 
 # ----------------------------------------------------------------------------- form
@@ -200,7 +202,8 @@ def test_cannot_be_estimated_bundled(bundled):
     gaps = _section(html, "gaps")
     for text in ("Specification grid: specifications not estimable", ">250<",
                  "quasi-complete separation", "too small, HR not shown",
-                 "in one arm only", "left unmatched", "IPTW (ATE): estimand not identified"):
+                 "in one arm only", "left unmatched", "IPTW (ATE): estimand not identified",
+                 "P009, P015"):                          # unmatched patients named
         assert text in gaps, text
     # the subgroup the JSON calls uninformative: its PSM HR (1.15, 0.64-2.07) is withheld
     assert "too small to inform (HR withheld)" in _section(html, "sensitivity")

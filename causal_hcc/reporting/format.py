@@ -125,7 +125,8 @@ def cell(value) -> str:
 # ------------------------------------------------------------------ prose of other modules
 _RANGE = re.compile(r"(?<![\w.\-])(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?![\w\-]|\.\d)")
 _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
-_P_BARE = re.compile(r"\bP ?(?:= ?)?(\d*\.?\d+(?:[eE][+-]?\d+)?)(?![\w.])")
+# 'P 0.00473', 'P=0.0027', 'P = 0.127' (a space or '=' is required: 'P012' is an id)
+_P_BARE = re.compile(r"\bP(?:\s*=\s*|\s+)(\d*\.?\d+(?:[eE][+-]?\d+)?)(?![\w.])")
 
 
 def _p_sub(match) -> str:

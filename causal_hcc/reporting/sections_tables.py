@@ -133,7 +133,7 @@ def cox_table(crude, study) -> Table:
                 r["hr_paper"], r["ci_lower_paper"], r["ci_upper_paper"])
         out.append(entry)
     table = pd.DataFrame(out)
-    return Table(table, classes=_classes(table, text=("Variable",)))
+    return Table(table, classes=_classes(table, text=("Variable", "Paper's direction")))
 
 
 # ----------------------------------------------------------------------------- claims
