@@ -144,7 +144,7 @@ def test_table_of_contents_links_resolve(report):
     assert all(t in ids for t in targets)
     assert targets[0] == "answer" and "checklist" in targets
     md = (report / "report.md").read_text()
-    assert "1. [The answer](#answer)" in md
+    assert "1. [The answer](#the-answer)" in md and "## The answer" in md
 
 
 def test_print_css_and_self_contained(report):

@@ -204,7 +204,9 @@ def render_markdown(title: str, sections, figures=None, subtitle: str = "") -> s
     those in ``figures`` when it is given)."""
     out = [f"# {title}", ""] + ([f"*{subtitle}*", ""] if subtitle else [])
     out += [f"causal_hcc {__version__}", ""]
-    out += [f"{i}. [{s.title}](#{anchor_of(s)})" for i, s in enumerate(sections, 1)] + [""]
+    # GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens
+    out += [f"{i}. [{s.title}](#{re.sub(r'[^a-z0-9 -]', '', s.title.lower()).replace(' ', '-')})"
+            for i, s in enumerate(sections, 1)] + [""]
     for section in sections:
         out += [f"## {section.title}", ""]
         for block in section.blocks:

@@ -123,7 +123,11 @@ def subgroup_rows(d: dict) -> tuple[list[dict], list[dict]]:
                             if small else _hr(r)),
                          "Events": str(r.get("events", "")),
                          "Patients T / C": f"{r.get('n_treated', '')} / "
-                                           f"{r.get('n_control', '')}"})
+                                           f"{r.get('n_control', '')}",
+                         "ESS T / C": (f"{r['ess_treated']:.1f} / {r['ess_control']:.1f}"
+                                       if r.get("ess_treated") is not None
+                                       and r.get("ess_control") is not None
+                                       else "unweighted")})
         for r in sg.get("interactions") or []:
             inter.append({"Variable": sg.get("variable"), "Model": r.get("model"),
                           "Ratio of HRs (95% CI)": fmt.hr_ci(r.get("ratio_of_hrs"),
