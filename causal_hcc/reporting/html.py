@@ -49,6 +49,7 @@ th,td{border:1px solid var(--rule);padding:.18rem .4rem;vertical-align:top;
 th{background:#eee;font-weight:600}
 thead tr.groups th{text-align:center;white-space:normal;font-weight:normal}
 td.num{text-align:right} td.text{white-space:normal;min-width:9rem;max-width:34rem}
+td.quote{white-space:normal;font-style:italic}
 td.imb{background:var(--imb);font-weight:bold} td.warn{background:var(--warn)}
 tr.primary td{background:var(--primary);font-weight:600} tr.tally td{border-top:2px solid #666}
 tr.status-differs td:first-child{background:var(--imb)}
@@ -66,14 +67,15 @@ pre{font-size:.75rem;white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f
     padding:.6rem}
 @media print{
   @page{size:A4;margin:12mm 11mm}
-  html{font-size:9.5pt} body{max-width:none;margin:0;padding:0}
+  html{font-size:9pt} body{max-width:none;margin:0;padding:0;line-height:1.3}
   h2{break-after:avoid;margin-top:1.1rem} h1{font-size:1.5rem}
   table,figure,.verdict,tr{break-inside:avoid} .tw{overflow:visible}
-  table{font-size:7.5pt} td.text{max-width:none}
+  table{font-size:7pt;max-width:100%} td.text{max-width:none;min-width:5rem}
+  th,td{padding:.1rem .3rem} p{margin:.25rem 0}
   nav.toc a{color:inherit} .banner,.verdict{background:none}
   .figs{grid-template-columns:1fr 1fr} .figs.one{grid-template-columns:1fr}
-  .figs img{max-height:8.6cm;width:auto;margin:0 auto;display:block}
-  .figs.one img{max-height:9.5cm}
+  .figs img{max-height:7.2cm;width:auto;margin:0 auto;display:block}
+  .figs.one img{max-height:8.5cm} figure{margin:.3rem 0}
   details:not([open]) > :not(summary){display:none}
 }
 """

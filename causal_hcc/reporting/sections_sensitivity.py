@@ -17,14 +17,21 @@ from causal_hcc.reporting.sections_gaps import is_small
 
 
 def _table(rows: list[dict], text=()) -> Table | None:
+    """Formatted rows as a Table; rows with ``_fold`` true go into a folded part."""
     if not rows:
         return None
     frame = pd.DataFrame(rows)
+    folded = tuple(bool(x) for x in frame.pop("_fold")) if "_fold" in frame else ()
+    if folded:
+        order = sorted(range(len(frame)), key=lambda i: folded[i])   # stable: shown first
+        frame = frame.iloc[order].reset_index(drop=True)
+        folded = tuple(folded[i] for i in order)
     classes = pd.DataFrame("num", index=frame.index, columns=frame.columns)
     for col in text:
         if col in classes:
             classes[col] = "text"
-    return Table(frame, classes=classes)
+    return Table(frame, classes=classes, folded=folded,
+                 fold_summary=f"{sum(folded)} more rows (other matching designs)")
 
 
 def _name(r: dict) -> str:
@@ -41,6 +48,11 @@ def _hr(r: dict, p_key: str = "p_value") -> dict:
             "P": fmt.p_value(r.get(p_key, r.get("p")), prefix=False)}
 
 
+#: E-values of these methods are on the first screen's rows; the others are folded.
+MAIN_METHODS = ("crude", "multivariable", "psm", "psm_stratified", "iptw",
+                "weighted_cox_adjusted")
+
+
 def evalue_rows(d: dict) -> list[dict]:
     out = []
     for r in d.get("evalues") or []:
@@ -52,7 +64,9 @@ def evalue_rows(d: dict) -> list[dict]:
                     "E-value, point": fmt.ratio(r.get("evalue_point")),
                     "E-value, CI limit": fmt.ratio(r.get("evalue_ci")),
                     "E-value, bootstrap CI": fmt.ratio(r.get("evalue_ci_boot")),
-                    "Outcome": r.get("outcome_conversion") or ""})
+                    "Outcome": r.get("outcome_conversion") or "",
+                    "_fold": (r.get("method") not in MAIN_METHODS
+                              or (r.get("method") == "psm" and r.get("estimand") == "ATC"))})
     return out
 
 

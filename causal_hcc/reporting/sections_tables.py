@@ -152,7 +152,8 @@ def claims_table(check) -> Table:
                           "Reproduced": frame["reproduced_text"].map(fmt.tidy_text),
                           "Tolerance": frame["tolerance"].map(fmt.tidy_text),
                           "Note": frame["note"].map(fmt.tidy_text)})
-    classes = _classes(cells, text=("What", "Source", "Note"), num="")
+    classes = _classes(cells, text=("What", "Source", "Reproduced", "Tolerance", "Note"),
+                       num="")
     classes["Published"] = "quote"          # verbatim, as printed: not restyled
     # CSS classes name the status without the word "paper" (a report on other data must
     # not contain it): differs, inconsistent, not-estimable, agrees
