@@ -242,6 +242,6 @@ def test_sensitivity_section(veteran, tmp_path):
     md = (tmp_path / "report.md").read_text()
     # the section is tables and sentences (no text block): the stand-in's E-values
     assert "## Sensitivity analyses" in md and "The crude HR is fragile." in md
-    assert "| crude | " in md and "| 1.10 | 1.00 |" in md
+    assert "| Crude Cox | " in md and "| 1.10 | 1.00 |" in md
     assert "Sensitivity summary." not in md
     assert (tmp_path / "sensitivity_evalues.csv").exists()

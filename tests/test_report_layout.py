@@ -93,8 +93,9 @@ def test_first_screen_numbers_bundled(bundled):
     row = re.search(r"<tr class='primary'>(.*?)</tr>", answer).group(1)
     assert "IPTW (ATC) \u2605 primary" in row and "0.50 (0.21\u20131.22)" in row
     assert "9.0 / 36.0" in row and "66.4%" in row and ">identified<" in row
-    assert "Crude HR 0.36 (0.17\u20130.73)" in answer
-    assert "keeps 66.4% of the crude log HR" in answer
+    assert "Crude HR 0.36 (95% CI 0.17\u20130.73, excludes 1)" in answer
+    assert ("IPTW (ATC), identified, keeps 66.4% of the crude log HR: HR 0.50 (95% CI "
+            "0.21\u20131.22, includes 1)") in answer
     assert "250 of 1000 specifications" in answer           # what cannot be estimated
     assert "E-value 2.59 for the point estimate" in answer  # fragility
 
@@ -145,6 +146,7 @@ def test_table_of_contents_links_resolve(report):
     assert targets[0] == "answer" and "checklist" in targets
     md = (report / "report.md").read_text()
     assert "1. [The answer](#the-answer)" in md and "## The answer" in md
+    assert "| Worst \\|SMD\\| |" in md                # a pipe in a header is escaped
 
 
 def test_print_css_and_self_contained(report):

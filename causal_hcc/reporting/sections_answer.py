@@ -170,8 +170,7 @@ def verdict(effects, cannot: list[str], sensitivity=None) -> str:
     if crude is None or not crude.estimable:
         head = "The crude hazard ratio cannot be estimated"
     else:
-        head = (f"Crude HR {fmt.hr_ci(crude.hr, crude.ci_lower, crude.ci_upper)}"
-                f" ({_ci_words(crude)})")
+        head = f"Crude HR {_hr_words(crude)}"
     if primary is None or not primary.estimable:
         body = ("; no adjusted estimand is identified, so no adjusted number can stand as "
                 "the answer")
@@ -180,9 +179,8 @@ def verdict(effects, cannot: list[str], sensitivity=None) -> str:
         kept = ("" if np.isnan(share) else
                 f"keeps {fmt.percent(share)} of the crude log HR" if share >= 0 else
                 "reverses the direction of the crude HR")
-        body = (f"; the primary analysis, {estimate_name(primary)} ({_verdict_word(primary)}), "
-                f"{kept}: HR {fmt.hr_ci(primary.hr, primary.ci_lower, primary.ci_upper)}"
-                f" ({_ci_words(primary)})")
+        body = (f"; the primary analysis, {estimate_name(primary)}, "
+                f"{_verdict_word(primary)}, {kept}: HR {_hr_words(primary)}")
     fragile = _fragility(effects, sensitivity, primary)
     tail = f"; fragility: {fragile}" if fragile else ""
     gaps = (f"; cannot be estimated: {'; '.join(cannot)}" if cannot
@@ -190,8 +188,10 @@ def verdict(effects, cannot: list[str], sensitivity=None) -> str:
     return head + body + tail + gaps + "."
 
 
-def _ci_words(e) -> str:
-    return "95% CI excludes 1" if e.ci_upper < 1 or e.ci_lower > 1 else "95% CI includes 1"
+def _hr_words(e) -> str:
+    """'0.36 (95% CI 0.17–0.73, excludes 1)'."""
+    side = "excludes 1" if e.ci_upper < 1 or e.ci_lower > 1 else "includes 1"
+    return f"{fmt.ratio(e.hr)} (95% CI {fmt.interval(e.ci_lower, e.ci_upper)}, {side})"
 
 
 def first_screen_frames(effects, cohort):

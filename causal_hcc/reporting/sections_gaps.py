@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 
 from causal_hcc.reporting import format as fmt
@@ -124,9 +126,9 @@ def gaps(cohort, effects, sensitivity=None) -> tuple[pd.DataFrame, list[str], li
                        + "; ".join(reasons) + ")")
     small = small_subgroup_rows(sensitivity)
     for e in small:
-        rows.append((f"Subgroup {e.get('subgroup')}, {e.get('method')}"
-                     + (f" {e['estimand']}" if e.get("estimand") else "")
-                     + ": too small, HR not shown", "",
+        name = estimate_name(SimpleNamespace(method=e.get("method"),
+                                             estimand=e.get("estimand")))
+        rows.append((f"Subgroup {e.get('subgroup')}, {name}: too small, HR not shown", "",
                      f"{e.get('events', 0)} events, {e.get('n_treated', 0)} "
                      f"{lab.treated} / {e.get('n_control', 0)} {lab.control}"
                      + (f"; {e['reason']}" if e.get("reason") else "")))

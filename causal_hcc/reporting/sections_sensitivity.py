@@ -9,10 +9,13 @@ Everything is read from ``SensitivityReport.to_dict()`` (the same records as
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 
 from causal_hcc.reporting import format as fmt
 from causal_hcc.reporting.content import Block, Table
+from causal_hcc.reporting.sections_answer import estimate_name
 from causal_hcc.reporting.sections_gaps import is_small
 
 
@@ -35,9 +38,10 @@ def _table(rows: list[dict], text=()) -> Table | None:
 
 
 def _name(r: dict) -> str:
-    method = str(r.get("method") or r.get("model") or "")
-    estimand = r.get("estimand")
-    return f"{method} {estimand}" if estimand else method
+    """An estimate's name as in the estimand table ('PSM (ATT, matched)', 'IPTW (ATE)')."""
+    if r.get("method"):
+        return estimate_name(SimpleNamespace(method=r["method"], estimand=r.get("estimand")))
+    return str(r.get("model") or "")
 
 
 def _hr(r: dict, p_key: str = "p_value") -> dict:

@@ -31,7 +31,7 @@ def frame_to_text(frame: pd.DataFrame, max_width: int = 48) -> str:
 
 def frame_to_markdown(frame: pd.DataFrame, caption: str = "") -> str:
     """GitHub-flavoured Markdown table, with an optional caption line above it."""
-    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    head = "| " + " | ".join(str(c).replace("|", "\\|") for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     # the report's number style (never scientific notation), as in the HTML
     from causal_hcc.reporting.format import cell
