@@ -223,6 +223,9 @@ def test_balance_table_for_matched_cohort():
     one = table.table_one()
     assert one.iloc[0].variable == "n"
     assert one.iloc[0].treated_after == str(matched.n_matched_treated)
+    assert one.iloc[0].statistic == "n (after: sum of weights)"        # not a head count
+    assert one.iloc[1].variable == "ESS"
+    assert one.iloc[1].control_after == f"{table.ess_after['control']:.1f}"
     age = one[one.variable == "age"].iloc[0]
     assert "±" in age.treated_before and age.statistic == "mean ± SD"
     assert "%" in one[one.variable == "ecog"].iloc[0].treated_before

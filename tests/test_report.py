@@ -74,17 +74,19 @@ def test_report_on_another_dataset_has_no_word_of_the_paper(report_dir):
         assert "Observational survival study" in text          # the default title
         assert "RECONSTRUCTED" not in text and "Patient-level data from data frame" in text
     html = (report_dir / "report.html").read_text()
-    checklist = html.split("Reporting checklist")[1]
-    assert "<td>Time zero</td><td>not stated</td>" in checklist
-    assert "<td>Outcome</td><td>not stated (event column &#x27;status&#x27; = 1" in checklist
+    checklist = html.split("<h2>Reporting checklist")[1]
+    assert "<td class='text'>Time zero</td><td class='text'>not stated</td>" in checklist
+    assert ("<td class='text'>Outcome</td><td class='text'>not stated (event column "
+            "&#x27;status&#x27; = 1") in checklist
     assert "Published vs reproduced" not in html     # no claims check was passed
 
 
 def test_report_files_and_provenance(report_dir):
     html = (report_dir / "report.html").read_text()
-    for section in ("Data provenance", "Plain-language summary", "What was checked",
-                    "Crude survival analyses", "Propensity-score model", "Balance",
-                    "Adjusted hazard ratios", "Adjusted survival curves",
+    for section in ("The answer", "Summary in words", "What cannot be estimated",
+                    "Balance and effective sample size", "Propensity-score model",
+                    "Adjusted survival curves", "Proportional hazards",
+                    "Crude survival analyses", "Data and input checks",
                     "Reporting checklist"):
         assert f"<h2>{section}" in html, section
     assert "http://" not in html and "https://" not in html  # nothing to fetch
@@ -238,6 +240,8 @@ def test_sensitivity_section(veteran, tmp_path):
     write_report(cohort, crude, None, effects, tmp_path, formats="none",
                  sensitivity=_Sensitivity())
     md = (tmp_path / "report.md").read_text()
-    assert "## Sensitivity analyses" in md and "Sensitivity summary." in md
-    assert "The crude HR is fragile." in md and "1.10 / 1.00" in md
+    # the section is tables and sentences (no text block): the stand-in's E-values
+    assert "## Sensitivity analyses" in md and "The crude HR is fragile." in md
+    assert "| Crude Cox | " in md and "| 1.10 | 1.00 |" in md
+    assert "Sensitivity summary." not in md
     assert (tmp_path / "sensitivity_evalues.csv").exists()

@@ -15,7 +15,8 @@ from types import MappingProxyType
 
 @dataclass(frozen=True)
 class Block:
-    """One piece of a section: ``kind`` is "text", "table", "figure", "pre" or "banner".
+    """One piece of a section: ``kind`` is "text", "table", "figure", "pre", "banner",
+    "verdict" (the one-sentence answer) or "note" (small print under a table).
 
     ``content`` is a string or list of paragraphs (text), a DataFrame (table), a string
     (pre, banner); a figure block refers to its file stem in ``name``.
@@ -29,8 +30,40 @@ class Block:
 
 @dataclass(frozen=True)
 class Section:
+    """A titled part of the report; ``anchor`` is its id in the HTML (default: from the
+    title) and ``lead`` marks the first screen."""
+
     title: str
     blocks: tuple = field(default=())
+    anchor: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as a reader sees it: every cell already formatted text.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The cells (strings); the header is the column names.
+    classes : pandas.DataFrame, optional
+        A CSS class per cell ("num", "text", "imb" for |SMD| above the threshold, "warn",
+        "good"...); "" for none.
+    row_classes : tuple of str
+        A CSS class per row (e.g. "primary", "status-differs").
+    header_groups : tuple of (label, span)
+        A first header row spanning columns (e.g. one group per method).
+    folded : tuple of bool
+        Rows shown in a folded ``<details>`` continuation (e.g. agreements); their
+        ``fold_summary`` is the line that unfolds them.
+    """
+
+    frame: object
+    classes: object = None
+    row_classes: tuple = ()
+    header_groups: tuple = ()
+    folded: tuple = ()
+    fold_summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,8 @@ class StudyExtras:
         Sections placed before the checklist (e.g. the paper's audit, the what-ifs).
     published_hr : (label, hr, lower, upper), optional
         A published HR drawn as the first row of the forest plot.
+    covariate_rationale : str
+        Why the default PS covariates were chosen (the reporting checklist).
     """
 
     name: str = ""
@@ -70,6 +105,7 @@ class StudyExtras:
     provenance_notes: tuple = ()
     sections: tuple = ()
     published_hr: tuple | None = None
+    covariate_rationale: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "figure_names", MappingProxyType(dict(self.figure_names)))

@@ -15,7 +15,10 @@ import pandas as pd
 
 from causal_hcc._numeric import to_jsonable
 from causal_hcc.reporting import html, narrative
+from causal_hcc.effects.ph import ph_checks, ph_frame
 from causal_hcc.reporting.content import NO_STUDY
+from causal_hcc.reporting.document import PH_FIGURE, build_document
+from causal_hcc.reporting.ph_plots import plot_schoenfeld
 from causal_hcc.reporting.figures import adjust_figures, crude_figures, sensitivity_figures
 from causal_hcc.reporting.style import parse_formats, save_figure
 from causal_hcc.reporting.tables import frame_to_markdown
@@ -230,10 +233,27 @@ def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png,svg", co
     return written, captions
 
 
+def _ph_files(cohort, effects, out_dir: Path, formats: str):
+    """``ph_tests.csv`` (cox.zph of every model) and the Schoenfeld-residual figure;
+    returns (the PH checks, the paths written)."""
+    checks = ph_checks(cohort, effects)
+    written = [write_csv(with_provenance(ph_frame(checks), effects.label),
+                         out_dir / "ph_tests.csv")] if checks else []
+    if parse_formats(formats):
+        fig = plot_schoenfeld(checks, time_label=cohort.labels.time_axis,
+                              provenance=effects.label)
+        if fig is not None:
+            written += save_figure(fig, out_dir / PH_FIGURE, formats)
+    return checks, written
+
+
 def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitivity=None,
                  formats=("png", "svg"), warnings_seen=(), run_info: dict | None = None,
                  input_notes=(), study=None) -> list[Path]:
     """The whole analysis: every table and figure, report.html, report.md, run.json.
+
+    Besides the stages' files: ``ph_tests.csv`` (proportional-hazards tests of every model)
+    and its figure ``ph_schoenfeld``.
 
     Parameters
     ----------
@@ -267,12 +287,14 @@ def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitiv
         sens_written, sens_caps = write_sensitivity(sensitivity, out_dir, formats=fmt,
                                                     cohort=cohort, warnings_seen=warnings_seen)
         written += sens_written
+    ph, ph_written = _ph_files(cohort, effects, out_dir, fmt)
+    written += ph_written
     figures = {p.stem: p.read_bytes() for p in written if p.suffix == ".png"}
-    sections = html.build_document(cohort, crude, check, effects, figures,
-                                   captions={"crude": crude_caps, "adjust": adjust_caps,
-                                             "sensitivity": sens_caps},
-                                   sensitivity=sensitivity, input_notes=input_notes,
-                                   warnings_seen=warnings_seen, study=study)
+    sections = build_document(cohort, crude, check, effects, figures,
+                              captions={"crude": crude_caps, "adjust": adjust_caps,
+                                        "sensitivity": sens_caps},
+                              sensitivity=sensitivity, input_notes=input_notes,
+                              warnings_seen=warnings_seen, study=study, ph=ph)
     title = narrative.report_title(cohort)
     written.append(write_markdown(html.render_html(title, sections, figures,
                                                    narrative.SUBTITLE),

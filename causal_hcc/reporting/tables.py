@@ -31,9 +31,11 @@ def frame_to_text(frame: pd.DataFrame, max_width: int = 48) -> str:
 
 def frame_to_markdown(frame: pd.DataFrame, caption: str = "") -> str:
     """GitHub-flavoured Markdown table, with an optional caption line above it."""
-    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    head = "| " + " | ".join(str(c).replace("|", "\\|") for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(format_value(v).replace("|", "/") for v in row) + " |"
+    # the report's number style (never scientific notation), as in the HTML
+    from causal_hcc.reporting.format import cell
+    rows = ["| " + " | ".join(cell(v).replace("|", "/") for v in row) + " |"
             for row in frame.itertuples(index=False)]
     text = "\n".join([head, rule, *rows])
     return f"{caption}\n\n{text}\n" if caption else text + "\n"
