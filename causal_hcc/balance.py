@@ -118,12 +118,23 @@ class BalanceTable:
 
     def table_one(self) -> pd.DataFrame:
         """Journal Table 1: mean ± SD or n (%) per arm, before and after, with SMDs."""
-        out = [{"variable": "n", "level": "", "statistic": "n",
+        # After adjustment "n" is a sum of weights, not a head count: say so, and give
+        # the effective sample size beside it.
+        out = [{"variable": "n", "level": "",
+                "statistic": "n (after: sum of weights)" if self.adjusted else "n",
                 "treated_before": str(self.n_before["treated"]),
                 "control_before": str(self.n_before["control"]), "smd_before": "",
                 "treated_after": _count(self.n_after["treated"]) if self.adjusted else "",
                 "control_after": _count(self.n_after["control"]) if self.adjusted else "",
                 "smd_after": ""}]
+        if self.adjusted:
+            out.append({"variable": "ESS", "level": "",
+                        "statistic": "effective sample size (sum w)^2 / sum w^2",
+                        "treated_before": str(self.n_before["treated"]),
+                        "control_before": str(self.n_before["control"]), "smd_before": "",
+                        "treated_after": f"{self.ess_after['treated']:.1f}",
+                        "control_after": f"{self.ess_after['control']:.1f}",
+                        "smd_after": ""})
         for r in self.rows.itertuples():
             entry = {"variable": r.variable, "level": r.level,
                      "statistic": {"continuous": "mean ± SD", "binary": "n (%) with value 1"}
@@ -460,3 +471,202 @@ def residual_imbalance(tables: dict, threshold: float | None = None) -> pd.DataF
     if not frames:
         return pd.DataFrame(columns=RESIDUAL_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- cobalt bal.tab, long
+#: Columns of :func:`balance_summary`, in order.
+SUMMARY_COLUMNS = ["variable", "label", "level", "kind", "in_model", "method", "estimand",
+                   "smd", "smd_denominator", "variance_ratio", "ks", "n_missing",
+                   "imbalanced", "smd_unadjusted", "mean_treated", "mean_control"]
+_DENOMINATOR_WORDS = {"treated": "treated SD", "control": "control SD", "pooled": "pooled SD"}
+_METHOD_WORDS = {"psm": "PSM", "iptw": "IPTW", "exact": "Exact", "cem": "CEM",
+                 "subclass": "Subclass"}
+
+
+def method_display(key: str, estimand: str | None) -> str:
+    """'PSM (ATT)', 'IPTW (ATE)', 'CEM (ATC)'... from a balance key (``psm``,
+    ``iptw_ATE``) or an estimate's method, and its estimand (first word)."""
+    base = key.split("_")[0]
+    head = (estimand or "").split(" ")[0]
+    name = _METHOD_WORDS.get(base, key)
+    return f"{name} ({head})" if head else name
+
+
+def readable(name: str, labels=None) -> str:
+    """A column's readable name: the labels' (a Labels or a dict), else the column name
+    with spaces for underscores and a capital first letter."""
+    mapping = getattr(labels, "variables", labels) or {}
+    if name in mapping:
+        return str(mapping[name])
+    text = str(name).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _one_row_per_binary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop the reference level of every two-level category (its SMD is minus the other
+    level's: p(1 - p) is symmetric), so a binary variable is one row, as in cobalt."""
+    cat = rows["kind"].eq("category")
+    n_levels = rows.loc[cat].groupby("variable", sort=False)["level"].transform("size")
+    two = pd.Series(False, index=rows.index)
+    two.loc[cat] = n_levels.eq(2)
+    first = rows.loc[two].groupby("variable", sort=False).cumcount().eq(0)
+    drop = pd.Series(False, index=rows.index)
+    drop.loc[first.index] = first
+    out = rows.loc[~drop].copy()
+    collapsed = two.loc[~drop]
+    out["shown_level"] = out["level"]
+    out.loc[collapsed, "kind"] = "binary"
+    out["kind"] = out["kind"].replace({"category": "categorical"})
+    return out
+
+
+def _long(rows: pd.DataFrame, when: str, method: str, estimand, denominator: str,
+          threshold: float, labels) -> pd.DataFrame:
+    binary = ~rows["kind"].eq("continuous").to_numpy()
+    smd = rows[f"smd_{when}"].to_numpy(float)
+    single = rows["kind"].isin(["binary", "continuous"])
+    label = rows["variable"].map(lambda v: readable(v, labels))
+    shown = rows["shown_level"].astype(str)
+    label = label.where(~(rows["kind"].eq("binary") & shown.ne("")), label + ": " + shown)
+    label = label.where(single, label + ": " + shown)
+    return pd.DataFrame({
+        "variable": rows["variable"].to_numpy(), "label": label.to_numpy(),
+        "level": np.where(single, None, rows["level"].to_numpy(object)),
+        "kind": rows["kind"].to_numpy(), "in_model": rows["ps_covariate"].to_numpy(bool),
+        "method": method, "estimand": estimand,
+        "smd": smd, "smd_denominator": _DENOMINATOR_WORDS[denominator],
+        "variance_ratio": np.where(binary, np.nan,
+                                   rows[f"variance_ratio_{when}"].to_numpy(float)),
+        "ks": np.where(binary, np.nan, rows[f"ks_{when}"].to_numpy(float)),
+        "n_missing": rows["n_missing"].to_numpy(int),
+        "imbalanced": np.abs(smd) > threshold,
+        "smd_unadjusted": rows["smd_before"].to_numpy(float),
+        "mean_treated": rows[f"mean_treated_{when}"].to_numpy(float),
+        "mean_control": rows[f"mean_control_{when}"].to_numpy(float)})
+
+
+def _more_tables(effects, cohort) -> dict:
+    """BalanceTables of the matching rows beyond ``effects.balance`` (PSM ATC, exact, CEM,
+    subclassification), from their weights; empty without the cohort (the data)."""
+    extra = getattr(effects, "matching_weights", None) or {}
+    if cohort is None or not extra:
+        return {}
+    covariates = tuple(effects.covariates) + tuple(
+        v for v in cohort.roles.balance_variables if v in cohort.data
+        and v not in effects.covariates)
+    return {f"{method}_{head}": balance_frame(
+                cohort.data, cohort.treated, covariates, weights=w, levels=dict(cohort.levels),
+                kinds=dict(cohort.kinds), ps_covariates=tuple(effects.covariates),
+                smd_denominator=focal_denominator(head, matching=True), estimand=head,
+                adjustment=method, label=cohort.label)
+            for (method, head), (w, _strata) in extra.items()}
+
+
+def balance_summary(effects, cohort=None, labels=None,
+                    threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Balance of every covariate under every method, long format (cobalt ``bal.tab``).
+
+    Parameters
+    ----------
+    effects : EffectsReport
+        Its ``balance`` tables (``{"psm": ..., "iptw_ATE": ...}``) give the rows.
+    cohort : Cohort, optional
+        When given, the further matching rows of ``effects.matching_weights`` (PSM ATC,
+        exact, CEM, subclassification) are added from their weights, and the readable
+        names default to ``cohort.labels``.
+    labels : Labels or dict, optional
+        Readable names of columns (default: the cohort's, else the column names).
+    threshold : float
+        |SMD| above it is ``imbalanced`` (0.1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (covariate row, method), methods in a stable order with
+        ``"Unadjusted"`` first, then ``effects.balance`` in its order ("PSM (ATT)",
+        "IPTW (ATE)", "IPTW (ATT)", "IPTW (ATC)", "IPTW (ATO)"), then the further matching
+        rows. Columns ``SUMMARY_COLUMNS``: ``variable`` (column), ``label``, ``level``
+        (None for a binary or continuous variable, which is one row; the level of a
+        categorical with more than two levels), ``kind`` ("binary", "continuous",
+        "categorical"), ``in_model`` (a PS covariate), ``method``, ``estimand``, ``smd``
+        (signed, treated - control), ``smd_denominator`` ("treated SD", "control SD",
+        "pooled SD", all of the unadjusted sample), ``variance_ratio`` and ``ks`` (NaN for
+        binary rows and category levels), ``n_missing``, ``imbalanced`` (|smd| >
+        threshold), ``smd_unadjusted`` (the SMD before adjustment on this method's
+        denominator: what a love plot with one denominator draws as "before"),
+        ``mean_treated`` / ``mean_control`` (weighted means or proportions).
+
+    Notes
+    -----
+    "Unadjusted" uses the pooled SD sqrt((s1^2 + s0^2) / 2) (cobalt's default) and is taken
+    from a pooled-denominator table when there is one (IPTW ATE), so its SMDs are those of
+    ``balance.csv`` exactly. A two-level category becomes one row, its second (non-
+    reference) level, named in ``label`` ("Sex: female"): the first level's SMD is its
+    negative. Built with whole-column operations, one pass per method.
+    """
+    tables = dict(effects.balance)
+    tables.update(_more_tables(effects, cohort))
+    if labels is None and cohort is not None:
+        labels = cohort.labels
+    if not tables:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    pooled = next((t for t in tables.values() if t.smd_denominator == "pooled"), None)
+    if pooled is None:
+        first = next(iter(tables.values()))
+        rows = first.rows.copy()
+        sd = np.sqrt((rows["sd_treated_before"] ** 2 + rows["sd_control_before"] ** 2) / 2)
+        rows["smd_before"] = (rows["mean_treated_before"] - rows["mean_control_before"]) / sd
+        pooled = BalanceTable(first.label, "unadjusted", None, "pooled", first.threshold, rows,
+                              first.n_before, {}, {}, False)
+    frames = [_long(_one_row_per_binary(pooled.rows), "before", "Unadjusted", None, "pooled",
+                    threshold, labels)]
+    for key, table in tables.items():
+        if not table.adjusted:
+            continue
+        frames.append(_long(_one_row_per_binary(table.rows), "after",
+                            method_display(key, table.estimand), table.estimand,
+                            table.smd_denominator, threshold, labels))
+    return pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
+
+
+#: Columns of :func:`weight_summary`.
+WEIGHT_COLUMNS = ["method", "estimand", "n_treated", "n_control", "ess_treated",
+                  "ess_control", "sum_weights_treated", "sum_weights_control",
+                  "min_weight_treated", "max_weight_treated", "min_weight_control",
+                  "max_weight_control"]
+
+
+def _weight_row(method, estimand, w, treated) -> dict:
+    row = {"method": method, "estimand": estimand}
+    for arm, sel in (("treated", treated == 1), ("control", treated == 0)):
+        wa = w[sel & (w > 0)]
+        row[f"n_{arm}"] = int(wa.size)
+        row[f"ess_{arm}"] = effective_sample_size(wa)
+        row[f"sum_weights_{arm}"] = float(wa.sum())
+        row[f"min_weight_{arm}"] = float(wa.min()) if wa.size else np.nan
+        row[f"max_weight_{arm}"] = float(wa.max()) if wa.size else np.nan
+    return row
+
+
+def weight_summary(effects) -> pd.DataFrame:
+    """Patients used, effective sample size and weights per arm, one row per adjustment.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``WEIGHT_COLUMNS``: ``method`` (display name, as :func:`balance_summary`),
+        ``estimand``; per arm ``n_*`` (patients with weight > 0), ``ess_*`` (Kish,
+        (sum w)^2 / sum w^2), ``sum_weights_*`` (a sum of weights, not a head count),
+        ``min_weight_*`` / ``max_weight_*`` (over patients with weight > 0). Rows: the
+        matched sample, each IPTW estimand, then the further matching rows.
+    """
+    treated = np.asarray(effects.propensity.treated).astype(int)
+    m = effects.matched
+    rows = [_weight_row(method_display("psm", m.estimand), m.estimand,
+                        np.asarray(m.weights, float), treated)]
+    rows += [_weight_row(method_display("iptw", k), k, np.asarray(w.weights, float), treated)
+             for k, w in effects.weights.items()]
+    rows += [_weight_row(method_display(method, head), head, np.asarray(w, float), treated)
+             for (method, head), (w, _s) in (getattr(effects, "matching_weights", None)
+                                              or {}).items()]
+    return pd.DataFrame(rows, columns=WEIGHT_COLUMNS)
