@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from causal_hcc.balance import balance_summary
 from causal_hcc.data import Cohort
 from causal_hcc.effects import adjust
 from causal_hcc.reporting import figures, render, save_figure, write_adjust
@@ -188,6 +189,29 @@ def test_love_plot_from_effects_tables(veteran):
     fig = plot_love(effects.balance)
     denominators = {t.smd_denominator for t in effects.balance.values()}
     assert len(fig.axes) == len(denominators) + 1
+
+
+def test_love_plot_from_balance_summary(veteran):
+    """balance.balance_summary (cobalt bal.tab, long): rows by unadjusted |SMD|, each
+    panel's 'before' points on its own denominator (smd_unadjusted)."""
+    cohort, _, effects = veteran
+    summary = balance_summary(effects, labels=cohort.labels)
+    fig = plot_love(summary)
+    unadjusted = summary[summary["method"] == "Unadjusted"]
+    order = unadjusted.iloc[np.argsort(-unadjusted["smd"].abs().to_numpy(), kind="stable")]
+    ticks = sorted(zip(fig.axes[0].get_yticks(), fig.axes[0].get_yticklabels()),
+                   key=lambda pair: -pair[0])
+    assert [t.get_text().removesuffix(" \u2020") for _, t in ticks] == order["label"].tolist()
+    methods = summary[summary["method"] != "Unadjusted"]
+    panels = list(dict.fromkeys(methods["smd_denominator"]))
+    assert len(fig.axes) == len(panels) + 1
+    for ax, denominator in zip(fig.axes, panels):
+        assert denominator in ax.get_title()
+        rows = methods[methods["smd_denominator"] == denominator]
+        rows = rows[rows["method"] == rows["method"].iloc[0]].set_index("label")
+        before = next(ln for ln in ax.get_lines() if ln.get_label() == "unadjusted")
+        assert np.allclose(before.get_xdata(),
+                           rows.loc[order["label"], "smd_unadjusted"].abs(), equal_nan=True)
 
 
 # ----------------------------------------------------------------------------- curves

@@ -101,7 +101,9 @@ def plot_love(balance, *, threshold: float = 0.1, provenance: str = "",
 
     Notes
     -----
-    Rows are sorted by |SMD| before adjustment (most imbalanced on top). Covariates
+    Rows are sorted by |SMD| before adjustment (most imbalanced on top, on the first
+    'Unadjusted' denominator). In each panel the unadjusted points use the panel's
+    denominator (``smd_unadjusted``), so before and after are on one scale. Covariates
     outside the propensity model are in italics and marked with a dagger. Variance ratios
     (continuous covariates only) are on a log scale with lines at 1/2 and 2.
     """
@@ -118,11 +120,11 @@ def plot_love(balance, *, threshold: float = 0.1, provenance: str = "",
              for r in first_rows.itertuples()]
     n_panels = len(denominators) + 1
     left = max(1.0, text_width_in(names, 8) + 0.3)
-    panel_w, height = 3.0, 1.6 + 0.26 * len(keys)
+    panel_w, height = 3.0, 1.95 + 0.26 * len(keys)
     fig = Figure(figsize=(left + panel_w * n_panels + 0.3 * n_panels, height + FOOTER_IN))
     fig.subplots_adjust(left=left / fig.get_figwidth(), right=1 - 0.15 / fig.get_figwidth(),
                         top=1 - 0.65 / fig.get_figheight(),
-                        bottom=(0.95 + FOOTER_IN) / fig.get_figheight(), wspace=0.12)
+                        bottom=(1.3 + FOOTER_IN) / fig.get_figheight(), wspace=0.12)
     # Panels share the rows but not the y axis: a shared axis would build a tick (two
     # lines, two texts) per covariate in every panel; only the first one is labelled.
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
@@ -158,11 +160,28 @@ def _points(frame, keys, column="smd") -> np.ndarray:
     return values.to_numpy(float)
 
 
-def _smd_panel(ax, unadj, methods, method_names, keys, y, denominator, threshold) -> None:
+def _unadjusted_points(unadj, methods, keys, denominator) -> tuple[np.ndarray, str]:
+    """|SMD| before adjustment on the panel's denominator: the methods' own
+    ``smd_unadjusted`` where the summary has it, else 'Unadjusted' rows on that
+    denominator, else the first 'Unadjusted' rows (and the denominator they use)."""
+    on_panel = methods[methods["smd_denominator"] == denominator]
+    if "smd_unadjusted" in on_panel and on_panel["smd_unadjusted"].notna().any():
+        first = on_panel[on_panel["method"] == on_panel["method"].iloc[0]]
+        return _points(first, keys, "smd_unadjusted"), denominator
     base = unadj[unadj["smd_denominator"] == denominator]
     stated = denominator if len(base) else unadj["smd_denominator"].iloc[0]
     base = base if len(base) else unadj[unadj["smd_denominator"] == stated]
-    ax.plot(np.abs(_points(base, keys)), y, linestyle="none", marker="o", color="black",
+    return _points(base, keys), stated
+
+
+def _sd_words(denominator: str) -> str:
+    text = str(denominator)
+    return text if text.endswith("SD") else f"{text} SD"
+
+
+def _smd_panel(ax, unadj, methods, method_names, keys, y, denominator, threshold) -> None:
+    before, stated = _unadjusted_points(unadj, methods, keys, denominator)
+    ax.plot(np.abs(before), y, linestyle="none", marker="o", color="black",
             markerfacecolor="none", markersize=6.5, label=UNADJUSTED.lower())
     for i, name in enumerate(method_names):
         rows = methods[(methods["method"] == name) &
@@ -174,13 +193,14 @@ def _smd_panel(ax, unadj, methods, method_names, keys, y, denominator, threshold
                 marker=MARKERS[(i + 1) % len(MARKERS)],
                 color=STYLES[i % len(STYLES)]["color"], markersize=5.5,
                 label=name + (f" ({estimand})" if isinstance(estimand, str) and estimand
-                              and estimand.lower() not in name.lower() else ""))
+                              and "(" not in name and estimand.lower() not in name.lower()
+                              else ""))
     ax.axvline(threshold, color="0.5", linestyle="--", linewidth=1)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlim(left=0)
-    fixed_title(ax, textwrap.fill(f"|SMD|, denominator: {denominator} SD", 40)
-                 + (f"\n(unadjusted on the {stated} SD)" if stated != denominator else ""),
-                 fontsize=8.5)
+    fixed_title(ax, textwrap.fill(f"|SMD|, denominator: {_sd_words(denominator)}", 40)
+                + (f"\n(unadjusted on the {_sd_words(stated)})" if stated != denominator
+                   else ""), fontsize=8.5)
     ax.set_xlabel(f"absolute standardised mean difference\n(line at {threshold:g})",
                   fontsize=8)
 

@@ -94,17 +94,20 @@ def _overlap(effects, weights, title):
                                  provenance=effects.label, title=title)
 
 
-def _balance_summary(effects):
-    """The long balance summary: ``causal_hcc.balance.balance_summary`` where the package
-    has it, else the same frame from the effects' BalanceTables."""
+def _balance_summary(effects, labels):
+    """The long balance summary of the methods of ``effects.balance`` (PSM and IPTW per
+    estimand): ``causal_hcc.balance.balance_summary`` where the package has it, else the
+    same frame from the effects' BalanceTables."""
     from causal_hcc import balance
     from causal_hcc.reporting.balance_plots import summary_from_tables
     make = getattr(balance, "balance_summary", None)
-    return make(effects) if make is not None else summary_from_tables(effects.balance)
+    if make is None:
+        return summary_from_tables(effects.balance)
+    return make(effects, labels=labels)
 
 
-def _love(effects):
-    return _plots().plot_love(_balance_summary(effects), provenance=effects.label)
+def _love(effects, labels):
+    return _plots().plot_love(_balance_summary(effects, labels), provenance=effects.label)
 
 
 def _curve_weights(effects, curve):
@@ -162,7 +165,7 @@ def adjust_figures(effects, cohort, *, study=NO_STUDY) -> dict:
                                                      arm_labels=tuple(effects.arm_labels),
                                                      **plots_kw),
                        "Weight distribution per estimand")
-    figs["love_plot"] = (partial(_love, effects),
+    figs["love_plot"] = (partial(_love, effects, labels),
                          "Love plot: |SMD| before and after each method, and variance ratios")
     figs["forest_plot"] = (lambda: _plots().plot_forest(
         effects.estimates, comparison=effects.comparison, published=study.published_hr,
