@@ -319,3 +319,11 @@ def test_bundled_and_public_figures_all_build_with_provenance(bundled, veteran, 
                              **figures.adjust_figures(v_effects, v_cohort)}).items():
         assert isinstance(fig, Figure) and fig.axes, stem
         assert "PSEUDO" not in _texts(fig), stem
+
+
+def test_builder_with_nothing_to_draw_writes_nothing(tmp_path, monkeypatch):
+    figs = {"empty": (lambda: None, "nothing"), "one": (Figure, "one figure")}
+    paths, captions = render.render_figures(figs, tmp_path, "png", workers=1)
+    assert paths == [tmp_path / "one.png"] and captions == [("one", "one figure")]
+    monkeypatch.setenv(render.WORKERS_ENV, "1")
+    assert render.default_workers(50) == 1

@@ -21,6 +21,9 @@ from causal_hcc.reporting.style import parse_formats, save_figure
 MAX_WORKERS = 4
 #: Fewer figures than this are drawn in-process (forking costs more than it saves).
 MIN_FIGURES_FOR_POOL = 4
+#: Environment variable that sets the number of workers (1: no pool), e.g. for a
+#: benchmark or a machine whose cores are busy.
+WORKERS_ENV = "CAUSAL_HCC_FIGURE_WORKERS"
 
 # The builders of the stage being rendered, inherited by the forked workers.
 _PENDING: dict = {}
@@ -34,21 +37,26 @@ def available_cpus() -> int:
 
 
 def default_workers(n_figures: int) -> int:
-    """Workers for ``n_figures``: 1 without fork or below :data:`MIN_FIGURES_FOR_POOL`,
-    else the CPUs available, at most :data:`MAX_WORKERS` and half the figures."""
+    """Workers for ``n_figures``: :data:`WORKERS_ENV` if set; 1 without fork or below
+    :data:`MIN_FIGURES_FOR_POOL`; else the CPUs available, at most :data:`MAX_WORKERS`
+    and half the figures."""
+    if os.environ.get(WORKERS_ENV, "").strip().isdigit():
+        return max(1, int(os.environ[WORKERS_ENV]))
     if n_figures < MIN_FIGURES_FOR_POOL or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return max(1, min(available_cpus(), MAX_WORKERS, n_figures // 2))
 
 
 def build(builder):
-    """The Figure of a builder (a Figure passes through)."""
+    """The Figure of a builder (a Figure, or None, passes through)."""
     return builder() if callable(builder) else builder
 
 
 def _render(task) -> list[str]:
     stem, path_stem, formats = task
     fig = build(_PENDING[stem])
+    if fig is None:   # a builder may find nothing to draw (e.g. too few patients)
+        return []
     return [str(p) for p in save_figure(fig, path_stem, formats)]
 
 
@@ -68,7 +76,8 @@ def render_figures(figs: dict, out_dir, formats, *, workers: int | None = None
     Returns
     -------
     (paths, captions)
-        Files written in the stems' order, and [(stem, caption)] (empty with no format).
+        Files written in the stems' order, and [(stem, caption)] of the figures written
+        (empty with no format; a builder that returns None writes no file and no caption).
     """
     fmts = parse_formats(formats)
     if not fmts or not figs:
@@ -88,4 +97,5 @@ def render_figures(figs: dict, out_dir, formats, *, workers: int | None = None
     finally:
         _PENDING = {}
     return ([Path(p) for paths in results for p in paths],
-            [(stem, caption) for stem, (_, caption) in figs.items()])
+            [(stem, caption) for (stem, (_, caption)), paths in zip(figs.items(), results)
+             if paths])
