@@ -22,6 +22,7 @@ from causal_hcc.reporting.balance_plots import (
 )
 from causal_hcc.reporting.curves_plots import (
     MAX_CENSOR_MARKS,
+    MAX_STEPS,
     patient_counts,
     plot_km,
     step_points,
@@ -263,10 +264,25 @@ def test_registry_scale_curve_draws_event_steps_and_few_censor_marks():
     censor = [ln for ln in lines if ln.get_marker() == "+" and len(ln.get_xdata())]
     assert len(censor) == 1 and 0 < len(censor[0].get_xdata()) <= MAX_CENSOR_MARKS
     assert "at most 200 per curve" in _texts(fig)
+    pick, x, y = step_points(km)
+    assert x.size <= MAX_STEPS + 2 < km.time.size
+    step = next(ln for ln in lines if ln.get_drawstyle() == "steps-post")
+    assert len(step.get_xdata()) == x.size
+    assert np.array_equal(y[1:], km.surv[pick]) and np.array_equal(x[1:], km.time[pick])
+    # merged steps lie within one slice of follow-up: S drawn at t is S(t - slice)..S(t)
+    slice_width = km.time[-1] / MAX_STEPS
+    drawn = y[np.searchsorted(x, km.time, side="right") - 1]
+    lagged = km.surv[np.maximum(np.searchsorted(km.time, km.time - slice_width) - 1, 0)]
+    assert np.all(drawn <= lagged + 1e-12) and np.all(drawn >= km.surv - 1e-12)
+
+
+def test_small_curve_steps_at_every_event_time():
+    rng = np.random.default_rng(7)
+    time = np.round(rng.exponential(30.0, 500), 1)
+    event = (rng.random(500) < 0.5).astype(float)
+    km = kaplan_meier(time, event)
     _, x, y = step_points(km)
     assert x.size == int((km.n_event > 0).sum()) + 2
-    step = next(ln for ln in lines if ln.get_drawstyle() == "steps-post")
-    assert len(step.get_xdata()) == x.size < km.time.size
     # the event-time steps are the curve: S at every distinct time is read off them
     idx = np.searchsorted(x, km.time, side="right") - 1
     assert np.array_equal(y[idx], km.surv)
