@@ -17,8 +17,7 @@ from causal_hcc._numeric import to_jsonable
 from causal_hcc.reporting import html, narrative
 from causal_hcc.reporting.content import NO_STUDY
 from causal_hcc.reporting.figures import adjust_figures, crude_figures, sensitivity_figures
-from causal_hcc.reporting.render import render_figures
-from causal_hcc.reporting.style import parse_formats
+from causal_hcc.reporting.style import parse_formats, save_figure
 from causal_hcc.reporting.tables import frame_to_markdown
 
 #: Tables of sensitivity.json also written as CSV (when they are lists of records).
@@ -65,6 +64,7 @@ def _save_all(figs: dict, out_dir: Path, formats, workers: int | None = None
     """Build and save ``{stem: (builder, caption)}`` in the ``formats`` asked for (none:
     nothing is built), in worker processes where it pays; returns the paths and
     [(stem, caption)]. See :func:`causal_hcc.reporting.render.render_figures`."""
+    from causal_hcc.reporting.render import render_figures
     return render_figures(figs, out_dir, formats, workers=workers)
 
 
