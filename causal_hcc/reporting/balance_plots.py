@@ -279,7 +279,9 @@ def plot_overlap(propensity, *, weights=None, arm_labels=("treated", "control"),
         w = np.asarray(weights.weights, float)
         for sign, arm in ((1, treated), (-1, ~treated)):
             h, _ = np.histogram(ps[arm], edges, weights=w[arm])
-            ax.stairs(sign * h / max(h.sum(), 1e-300), edges, color="black", linewidth=1.6,
+            h = h / max(h.sum(), 1e-300)
+            shares.append(h)
+            ax.stairs(sign * h, edges, color="black", linewidth=1.6,
                       label="weighted / matched" if sign == 1 else None)
     ax.axhline(0, color="black", linewidth=0.8)
     top = max(max(s.max(initial=0) for s in shares), 0.05) * 1.15

@@ -281,7 +281,9 @@ def plot_km(curves, *, title: str = "", ax=None, ci: bool = False, log_rank=None
               borderaxespad=0.2)
     if log_rank is not None:
         ax.text(0.02, 0.04, _log_rank_text(log_rank), transform=ax.transAxes, fontsize=9)
-    if title:
+    if title and tables is None:   # drawn into the caller's axes
+        fixed_title(ax, title, fontsize=11)
+    elif title:
         fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig.get_figheight(), va="top")
     ax.set_xticks(times)
     ax.set_xlabel(xlabel)

@@ -84,8 +84,8 @@ def crude_figures(crude, cohort, *, ci: bool = False, study=NO_STUDY) -> dict:
 def _ess(weights, treated) -> str:
     from causal_hcc.weighting import effective_sample_size
     w, t = np.asarray(weights, float), np.asarray(treated) == 1
-    return (f"ESS {effective_sample_size(w[t & (w > 0)]):.1f} / "
-            f"{effective_sample_size(w[~t & (w > 0)]):.1f}")
+    return (f"ESS treated {effective_sample_size(w[t & (w > 0)]):.1f}, "
+            f"control {effective_sample_size(w[~t & (w > 0)]):.1f}")
 
 
 def _overlap(effects, weights, title):
@@ -159,7 +159,7 @@ def adjust_figures(effects, cohort, *, study=NO_STUDY) -> dict:
                                              arm_labels=tuple(effects.arm_labels),
                                              provenance=prov),
         ("PS overlap under each IPTW estimand's weights (outline) over the unweighted "
-         "distribution, with the effective sample size per arm (treated / control)"))
+         "distribution, with the effective sample size per arm"))
     plots_kw = {"provenance": prov}
     figs["weights"] = (lambda: _plots().plot_weights(effects.weights,
                                                      arm_labels=tuple(effects.arm_labels),
