@@ -62,13 +62,13 @@ def write_exclusions(cohort, out_dir: str | Path) -> Path:
                      Path(out_dir) / "exclusions.csv")
 
 
-def _save_all(figs: dict, out_dir: Path, formats) -> tuple[list[Path], list]:
-    """Save ``{stem: (figure, caption)}``; returns the paths and [(stem, caption)]."""
-    written, captions = [], []
-    for stem, (fig, caption) in figs.items():
-        written += save_figure(fig, out_dir / stem, formats)
-        captions.append((stem, caption))
-    return written, captions
+def _save_all(figs: dict, out_dir: Path, formats, workers: int | None = None
+              ) -> tuple[list[Path], list]:
+    """Build and save ``{stem: (builder, caption)}`` in the ``formats`` asked for (none:
+    nothing is built), in worker processes where it pays; returns the paths and
+    [(stem, caption)]. See :func:`causal_hcc.reporting.render.render_figures`."""
+    from causal_hcc.reporting.render import render_figures
+    return render_figures(figs, out_dir, formats, workers=workers)
 
 
 def write_claims_table(check, out_dir: str | Path) -> list[Path]:
@@ -85,7 +85,7 @@ def write_claims_table(check, out_dir: str | Path) -> list[Path]:
     return [csv, md]
 
 
-def write_crude(crude, check, cohort, out_dir: str | Path, *, formats="png,svg",
+def write_crude(crude, check, cohort, out_dir: str | Path, *, formats="png",
                 warnings_seen=(), ci_bands: bool = False, study=None) -> list[Path]:
     """crude.json, km_summary.csv, the Cox table, km_curves.csv, the KM figures, and with a
     claims ``check`` (may be None) the published-vs-reproduced tables.
@@ -164,7 +164,7 @@ def _effects_context(result, warnings_seen) -> dict:
                          "caliper_logit": m.caliper, "sd_denominator": m.sd_denominator}}
 
 
-def write_adjust(result, cohort, out_dir: str | Path, *, formats="png,svg",
+def write_adjust(result, cohort, out_dir: str | Path, *, formats="png",
                  warnings_seen=(), study=None) -> list[Path]:
     """effects.json, effects_context.json, balance.csv, table_one.csv, propensity.csv,
     matched_pairs.csv, adjusted_curves.csv and the figures (love plot, overlap, weights,
@@ -199,13 +199,13 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
         written.append(write_csv(with_provenance(frame, label), out_dir / f"{name}.csv"))
     captions = []
     if parse_formats(formats):
-        paths, captions = _save_all(adjust_figures(result, cohort.labels,
-                                                   study=study or NO_STUDY), out_dir, formats)
+        paths, captions = _save_all(adjust_figures(result, cohort, study=study or NO_STUDY),
+                                    out_dir, formats)
         written += paths
     return written, captions
 
 
-def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png,svg", cohort=None,
+def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png", cohort=None,
                       warnings_seen=()):
     """sensitivity.json, its CSV tables and figures; returns (paths, [(stem, caption)]).
 
@@ -248,7 +248,7 @@ def _ph_files(cohort, effects, out_dir: Path, formats: str):
 
 
 def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitivity=None,
-                 formats=("png", "svg"), warnings_seen=(), run_info: dict | None = None,
+                 formats="png", warnings_seen=(), run_info: dict | None = None,
                  input_notes=(), study=None) -> list[Path]:
     """The whole analysis: every table and figure, report.html, report.md, run.json.
 
