@@ -20,7 +20,7 @@ from causal_hcc.reporting.content import NO_STUDY
 from causal_hcc.reporting.document import PH_FIGURE, build_document
 from causal_hcc.reporting.ph_plots import plot_schoenfeld
 from causal_hcc.reporting.figures import adjust_figures, crude_figures, sensitivity_figures
-from causal_hcc.reporting.style import parse_formats, save_figure
+from causal_hcc.reporting.style import parse_formats
 from causal_hcc.reporting.tables import frame_to_markdown
 
 #: Tables of sensitivity.json also written as CSV (when they are lists of records).
@@ -239,11 +239,13 @@ def _ph_files(cohort, effects, out_dir: Path, formats: str):
     checks = ph_checks(cohort, effects)
     written = [write_csv(with_provenance(ph_frame(checks), effects.label),
                          out_dir / "ph_tests.csv")] if checks else []
-    if parse_formats(formats):
-        fig = plot_schoenfeld(checks, time_label=cohort.labels.time_axis,
-                              provenance=effects.label)
-        if fig is not None:
-            written += save_figure(fig, out_dir / PH_FIGURE, formats)
+    if checks:
+        def builder():  # drawn only when a format is asked for
+            return plot_schoenfeld(checks, time_label=cohort.labels.time_axis,
+                                   provenance=effects.label)
+        paths, _ = _save_all({PH_FIGURE: (builder, "Scaled Schoenfeld residuals")},
+                             out_dir, formats)
+        written += paths
     return checks, written
 
 

@@ -228,7 +228,19 @@ class SensitivityReport:
 
         ``evalues`` holds one record per hazard ratio of the effects report (unique per
         method and estimand); ``evalues_curves`` the landmark and RMST difference records.
+
+        The records are built once per report (the report's sections read them several
+        times); each call returns a new top-level dict, so adding keys to it is safe, but
+        the nested records are shared and must be treated as read-only.
         """
+        cached = self.__dict__.get("_records_memo")
+        if cached is None:
+            cached = self._records()
+            # a frozen dataclass: the memo bypasses __setattr__ and is no field
+            self.__dict__["_records_memo"] = cached
+        return dict(cached)
+
+    def _records(self) -> dict:
         grid = self.grid
         out = {
             "label": self.label,
