@@ -44,8 +44,12 @@ def read_text(path, sep: str | None, encoding: str, header_row: int,
         raise IndexError("single positional indexer is out-of-bounds")
     header = clean_header(raw.column(i)[header_row].as_py() for i in range(raw.num_columns))
     body = raw.slice(header_row + 1)
-    frame = pd.DataFrame({i: _column(body.column(i)) for i in range(body.num_columns)},
-                         index=pd.RangeIndex(body.num_rows))
+    columns = {}
+    for i in range(body.num_columns):
+        columns[i] = _column(body.column(i))
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(body.num_rows), copy=False)
+    del raw, body, columns
+    _release_arrow_memory()
     frame.columns = header
     if decimal != ".":
         frame = _decimal(frame, decimal)
@@ -55,6 +59,15 @@ def read_text(path, sep: str | None, encoding: str, header_row: int,
 def clean_header(columns) -> list[str]:
     """Header names without surrounding spaces, non-breaking spaces or a BOM."""
     return [str(c).replace("\ufeff", "").replace("\xa0", " ").strip() for c in columns]
+
+
+def _release_arrow_memory() -> None:
+    """Give the parsed table's memory back (Arrow's allocator keeps freed blocks)."""
+    try:
+        import pyarrow as pa
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
 
 
 class _Fallback(Exception):
