@@ -120,6 +120,8 @@ class ColumnMapping:
         name). ``aliases``: short names for them (``os`` -> ``os_months``). Columns not
         mapped are kept as they are. A recode must name a column of the result.
         """
+        if not self.columns and not self.values:
+            return frame, []       # nothing to map: no copy of a registry-sized frame
         aliases = aliases or {}
         problems, notes = [], []
         rename = {}
