@@ -16,19 +16,62 @@ aggregates, not the study's patients).
 Pipeline (data flows one way): ``data`` (load, map, validate -> Cohort) -> ``survival``
 (KM, log-rank, Cox) -> ``propensity`` -> ``matching`` / ``weighting`` -> ``balance`` ->
 ``effects`` -> ``sensitivity`` -> ``report``; ``studies`` sit on top.
+
+Start-up: the public names are resolved lazily (PEP 562), so ``import causal_hcc`` and the
+CLI's ``--help`` load neither numpy, pandas, scipy nor matplotlib; the first use of a
+name imports the module that defines it.
 """
 
-from causal_hcc.version import __version__  # noqa: E402
+import sys
+import types
 
-# The stage packages ``causal_hcc.sensitivity`` is loaded first so that the verb of the
-# same name, bound below, is what ``ch.sensitivity`` stays (a later submodule import does
-# not rebind an attribute once the module is loaded).
-import causal_hcc.sensitivity  # noqa: E402,F401
-from causal_hcc.api import adjust, cohort, crude, report, sensitivity  # noqa: E402
-from causal_hcc.data.cohort import Cohort, Labels, Roles  # noqa: E402
-from causal_hcc.effects.adjust import EffectsReport  # noqa: E402
-from causal_hcc.effects.estimate import EffectEstimate  # noqa: E402
-from causal_hcc.survival.crude import CrudeResults  # noqa: E402
+from causal_hcc.version import __version__
+
+#: Public name -> module defining it (imported on first access).
+_LAZY = {
+    "adjust": "causal_hcc.api", "cohort": "causal_hcc.api", "crude": "causal_hcc.api",
+    "report": "causal_hcc.api", "sensitivity": "causal_hcc.api",
+    "Cohort": "causal_hcc.data.cohort", "Labels": "causal_hcc.data.cohort",
+    "Roles": "causal_hcc.data.cohort",
+    "EffectsReport": "causal_hcc.effects.adjust",
+    "EffectEstimate": "causal_hcc.effects.estimate",
+    "CrudeResults": "causal_hcc.survival.crude",
+}
+#: The verbs: ``ch.sensitivity`` is the function even though ``causal_hcc.sensitivity`` is
+#: also a subpackage (and ``ch.report`` whatever a future ``causal_hcc.report`` may be).
+_VERBS = frozenset({"adjust", "cohort", "crude", "report", "sensitivity"})
 
 __all__ = ["Cohort", "CrudeResults", "EffectEstimate", "EffectsReport", "Labels", "Roles",
            "__version__", "adjust", "cohort", "crude", "report", "sensitivity"]
+
+
+class _Package(types.ModuleType):
+    """The package module, whose verbs no submodule import can shadow.
+
+    Importing a submodule ``causal_hcc.X`` makes the import system ``setattr`` it on this
+    package; for a verb's name that would replace the function by the subpackage. Such a
+    binding is dropped here (the subpackage stays reachable through ``sys.modules`` and
+    ``from causal_hcc.sensitivity import ...``), so the verb resolves lazily as before.
+    """
+
+    def __setattr__(self, name, value):
+        if name in _VERBS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+def __getattr__(name):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'causal_hcc' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(target), name)
+    globals()[name] = value          # cached: later lookups do not come back here
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+sys.modules[__name__].__class__ = _Package

@@ -94,7 +94,8 @@ class SensitivityOptions:
 
 @dataclass(frozen=True)
 class ReportOptions:
-    formats: tuple = opt(("png", "svg"), "figure files written besides the HTML")
+    formats: tuple = opt(("png",), "figure files written besides the HTML: png, svg, pdf; "
+                                   "[\"none\"] for no figures")
     jobs: int = opt(1, "parallel workers (bootstrap, specification grid)")
     quiet: bool = opt(False, "no progress output")
 

@@ -6,9 +6,7 @@ Every stage, the CLI and the configuration file read their defaults from here, s
 
 from __future__ import annotations
 
-import numpy as np
-
-from causal_hcc.data.cohort import DAYS_PER_UNIT
+from causal_hcc.data.units import DAYS_PER_UNIT
 
 #: The one default seed (bootstrap, random matching orders, the specification grid).
 SEED = 20250710
@@ -37,6 +35,7 @@ def default_landmarks(time, unit: str = "months") -> tuple[float, ...]:
     at most four, preferring whole years. With shorter follow-up, the quartiles of the
     observed times.
     """
+    import numpy as np  # here, not at the top: the CLI reads SEED before numpy is needed
     time = np.asarray(time, float)
     longest = float(np.nanmax(time)) if time.size else 0.0
     fits = [_in_unit(y, unit) for y in LANDMARK_YEARS if _in_unit(y, unit) <= longest]
@@ -50,6 +49,7 @@ def default_landmarks(time, unit: str = "months") -> tuple[float, ...]:
 
 def default_horizons(time, treated, unit: str = "months") -> tuple[float, ...]:
     """RMST horizons: the two latest default landmarks that both arms' follow-up reaches."""
+    import numpy as np
     time, treated = np.asarray(time, float), np.asarray(treated).astype(bool)
     if not treated.any() or treated.all():
         return ()

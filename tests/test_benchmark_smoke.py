@@ -18,3 +18,15 @@ def test_quick_benchmark_runs_and_prints_the_table():
                 "bootstrap PSM + IPTW", "effects.adjust", "pipeline: all of the above",
                 "process max RSS"):
         assert row in out, row
+    # the whole-command section (issue 12): fresh processes, every target with its figure
+    for row in ("whole commands", "causal-hcc adjust --bootstrap 0", "causal-hcc report",
+                "causal-hcc adjust --bootstrap 0 --formats none", "pandas.read_csv",
+                "specification grid", "whole-command target", "<= 1/8 of R's time",
+                "< 3 s", "<= 12x pandas read_csv", "peak RSS < 2 GB", "< 1 s"):
+        assert row in out, row
+    assert "FAILED" not in out
+    targets = out.split("whole-command target")[1].splitlines()[1:]
+    assert len(targets) == 5
+    assert all(any(f" {v} " in t for v in ("MET", "MISSED", "SKIPPED")) for t in targets)
+    # what --quick measures is printed with a verdict: the registry run's two targets
+    assert sum(" SKIPPED " not in t for t in targets) >= 2

@@ -12,7 +12,8 @@ from causal_hcc.version import __version__
 from causal_hcc.errors import CohortError
 from causal_hcc.cli.options import (adjust_config, config_from_args, landmarks_for,
                                     load_from_args, progress_bar)
-from causal_hcc.cli.run import commit_output, out_dir, staged_output, wrote_line
+from causal_hcc.cli.run import (commit_output, out_dir, parquet_notes, staged_output,
+                                wrote_line)
 
 
 def cmd_validate(args) -> int:
@@ -252,6 +253,8 @@ def cmd_report(args) -> int:
         print(f"Warning: {message}")
     print(f"Report: {out / 'report.html'} ({len(written)} files in {out}/, "
           f"{elapsed:.1f} s).")
+    for note in parquet_notes(written):
+        print(f"{note}.")
     print(f"Rows excluded: {cohort.n_excluded} of {cohort.n_read}"
           + (" (listed in exclusions.csv)." if cohort.n_excluded else "."))
     return 0

@@ -31,6 +31,10 @@ from causal_hcc.cli.options import (add_data_options, caliper_arg, count_arg, fo
 from causal_hcc.cli.run import Run, input_files
 
 
+FORMATS_HELP = ("figure formats, comma-separated: png (default), svg, pdf, e.g. png,svg; "
+                "none writes no figures")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="causal-hcc",
@@ -62,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "none for other data)")
     p.add_argument("--conf-type", choices=("log-log", "log", "plain"), default="log-log",
                    help="scale of KM confidence intervals (default log-log; R: log; SPSS: plain)")
-    p.add_argument("--formats", type=formats_arg, default="png,svg",
-                   help="figure formats: png, svg, pdf (comma-separated) or none")
+    p.add_argument("--formats", type=formats_arg, default="png", help=FORMATS_HELP)
     p.add_argument("--ci-bands", action="store_true", help="shade 95%% CI bands on the KM "
                    "figures")
     p.set_defaults(func=cmd_crude)
@@ -86,8 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap on this Dask "
                    "scheduler (needs the 'dask' extra); same results as locally")
     p.add_argument("--out", metavar="DIR")
-    p.add_argument("--formats", type=formats_arg, default="png,svg",
-                   help="figure formats: png, svg, pdf or none")
+    p.add_argument("--formats", type=formats_arg, default="png", help=FORMATS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_adjust)
 
@@ -101,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bootstrap replicates of the adjusted HRs (default 0: Wald CIs)")
     p.add_argument("--n-sim-ned", type=positive_int, default=None,
                    help="NED null simulations (study yang2025)")
-    p.add_argument("--formats", type=formats_arg, default="png,svg",
-                   help="figure formats: png, svg, pdf or none")
+    p.add_argument("--formats", type=formats_arg, default="png", help=FORMATS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_sensitivity)
 
@@ -116,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=jobs_arg, default=None, help="parallel workers")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap on this Dask "
                    "scheduler (needs the 'dask' extra)")
-    p.add_argument("--formats", type=formats_arg, default=None,
-                   help="figure formats: png, svg, pdf or none (default png,svg)")
+    p.add_argument("--formats", type=formats_arg, default=None, help=FORMATS_HELP)
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity analyses")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_report)

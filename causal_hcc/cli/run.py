@@ -108,5 +108,15 @@ def commit_output(staged, args, run, cohort, *, effects=None, extra=None) -> lis
 
 def wrote_line(out: Path, files, what: str, cohort) -> str:
     return (f"\nWrote {len(files)} files to {out}/ ({what}, exclusions.csv, manifest.json).\n"
-            f"Rows excluded: {cohort.n_excluded} of {cohort.n_read}"
+            + "".join(f"{note}.\n" for note in parquet_notes(files))
+            + f"Rows excluded: {cohort.n_excluded} of {cohort.n_read}"
             + (" (listed in exclusions.csv)." if cohort.n_excluded else "."))
+
+
+def parquet_notes(files) -> list[str]:
+    """What was written as Parquet instead of CSV, and why (one line per table)."""
+    paths = [Path(f) for f in files if Path(f).suffix == ".parquet"]
+    if not paths:
+        return []
+    from causal_hcc.reporting.tabular import parquet_note
+    return [n for n in map(parquet_note, paths) if n]

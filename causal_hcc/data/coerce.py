@@ -8,6 +8,7 @@ list instead of raising, so that the gate can report every problem at once.
 from __future__ import annotations
 
 import difflib
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -48,15 +49,109 @@ def closest(name: str, choices) -> str:
     return f" Did you mean '{hit[0]}'?" if hit else ""
 
 
+# ----------------------------------------------------------------------------- per value
+# The gate's text operations (strip, lower, a regex, to_numeric) are applied to each
+# distinct value of a text column once and spread back over the rows by their codes: the
+# same Python string operations as before, so the same results, but a registry column of
+# a million rows with a few hundred distinct values costs a few hundred of them.
+
+_CACHE: dict | None = None
+
+
+@contextmanager
+def shared_values():
+    """Within the block, a column's distinct values are found once, however many checks
+    look at it (the gate reads each role column several times)."""
+    global _CACHE
+    outer = _CACHE
+    _CACHE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _CACHE = outer
+
+
+def _cached(col: pd.Series, key: str, compute):
+    if _CACHE is None:
+        return compute()
+    hit = _CACHE.get((id(col), key))
+    if hit is None or hit[0] is not col:     # the column itself is kept: ids stay unique
+        hit = (col, compute())
+        _CACHE[(id(col), key)] = hit
+    return hit[1]
+
+
+def _is_text(col: pd.Series) -> bool:
+    return col.dtype == object and _cached(
+        col, "text", lambda: pd.api.types.infer_dtype(col, skipna=True) in ("string",
+                                                                             "empty"))
+
+
+def _factorized(col: pd.Series):
+    return _cached(col, "codes", lambda: pd.factorize(col, use_na_sentinel=True))
+
+
+def per_value(col: pd.Series, op) -> pd.Series:
+    """``op(col.astype("string"))`` (an elementwise function of a ``string`` Series),
+    computed once per distinct value of a text column; the result keeps ``col``'s index
+    and is missing where ``col`` is."""
+    if not _is_text(col):
+        # numbers, booleans or mixed objects: values equal as Python objects may print
+        # differently (1, 1.0, True), so they are not merged
+        return op(col.astype("string"))
+    codes, uniques = _factorized(col)
+    done = op(pd.Series(uniques, dtype="string"))
+    return pd.Series(done.array.take(codes, allow_fill=True), index=col.index,
+                     name=col.name)
+
+
+def _stripped_uniques(col: pd.Series) -> np.ndarray:
+    """``str.strip`` of each distinct value of a text column (object array)."""
+    def compute():
+        uniques = _factorized(col)[1]
+        return np.array([u.strip() for u in uniques], dtype=object) if len(uniques) \
+            else np.array([], dtype=object)
+    return _cached(col, "stripped", compute)
+
+
+def stripped(col: pd.Series) -> pd.Series:
+    """``col.astype("string").str.strip()``."""
+    if not _is_text(col):
+        return col.astype("string").str.strip()
+    codes = _factorized(col)[0]
+    done = pd.array(_stripped_uniques(col), dtype="string")
+    return pd.Series(done.take(codes, allow_fill=True), index=col.index, name=col.name)
+
+
+def numeric(col: pd.Series) -> pd.Series:
+    """``pd.to_numeric(col, errors="coerce").astype(float)``, once per distinct text."""
+    if not _is_text(col):
+        return pd.to_numeric(col, errors="coerce").astype(float)
+    codes, uniques = _factorized(col)
+    values = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce") \
+        .to_numpy(float)
+    out = values[codes] if len(values) else np.full(len(codes), np.nan)
+    out[codes < 0] = np.nan
+    return pd.Series(out, index=col.index, name=col.name)
+
+
 def missing_mask(col: pd.Series) -> pd.Series:
-    return col.isna() | (col.astype("string").str.strip() == "")
+    """Missing or blank (spaces only): a boolean Series."""
+    if not _is_text(col):
+        return col.isna() | (col.astype("string").str.strip() == "")
+    codes = _factorized(col)[0]
+    blank = _stripped_uniques(col) == ""
+    miss = codes < 0
+    if blank.any():
+        miss |= blank[codes] & ~miss
+    return pd.Series(miss, index=col.index)
 
 
 # ----------------------------------------------------------------------------- coercion
 def coerce_binary(col: pd.Series, name: str, df, problems, notes, role: str,
                   id_col=None) -> pd.Series:
     """1/0 (or yes/no, true/false) -> float 1.0/0.0; anything else is a problem."""
-    text = col.astype("string").str.strip().str.lower()
+    text = per_value(col, lambda s: s.str.strip().str.lower())
     present = ~missing_mask(col)
     out = pd.Series(np.nan, index=col.index, dtype=float)
     out[present & text.isin(YES)] = 1.0
@@ -76,7 +171,7 @@ def coerce_binary(col: pd.Series, name: str, df, problems, notes, role: str,
 
 def coerce_time(col: pd.Series, name: str, df, problems, unit: str, id_col=None) -> pd.Series:
     """Finite, non-negative numbers below 150 years in ``unit``."""
-    values = pd.to_numeric(col, errors="coerce")
+    values = numeric(col)
     present = ~missing_mask(col)
     bad = present & values.isna()
     if bad.any():
@@ -87,7 +182,17 @@ def coerce_time(col: pd.Series, name: str, df, problems, unit: str, id_col=None)
         problems.append(f"Column '{name}' (time): {int(negative.sum())} negative values "
                         f"({rows_text(df, negative, id_col)}). Times must be >= 0 {unit}.")
     check_time_range(values, name, df, problems, unit, id_col)
-    return values.astype(float)
+    return values
+
+
+def _format_g(col: pd.Series) -> pd.Series:
+    """``f"{v:g}"`` of each value (None where missing), formatted once per distinct value
+    (distinct by bit pattern: -0.0 prints as '-0')."""
+    values = col.to_numpy(float)
+    codes, uniques = pd.factorize(values.view(np.int64))
+    shown = np.array([None if np.isnan(v) else f"{v:g}" for v in uniques.view(np.float64)],
+                     dtype=object)
+    return pd.Series(shown[codes], index=col.index, dtype=object)
 
 
 def _numeric_text(values) -> list[str]:
@@ -103,32 +208,31 @@ def coerce_covariate(col: pd.Series, name: str, declared_categorical: bool,
     """
     present = ~missing_mask(col)
     if levels is not None:
-        text = col.astype("string").str.strip()
+        text = stripped(col)
         return "categorical", text.astype(object).where(present, None), tuple(levels)
     if pd.api.types.is_bool_dtype(col):
         col = col.astype(float)
-    numeric = pd.api.types.is_numeric_dtype(col)
-    if not numeric:
-        as_num = pd.to_numeric(col.where(present), errors="coerce")
+    is_number = pd.api.types.is_numeric_dtype(col)
+    if not is_number:
+        as_num = numeric(col.where(present))
         if (as_num.notna() == present).all() and present.any():
-            col, numeric = as_num, True
-    if numeric:
-        col = pd.to_numeric(col.where(present), errors="coerce").astype(float)
+            col, is_number = as_num, True
+    if is_number:
+        col = numeric(col.where(present))
         values = np.sort(pd.unique(col.dropna()))
         if not declared_categorical and set(values) <= {0.0, 1.0}:
             return "binary", col, ()
         if declared_categorical or len(values) == 2:
             labels = _numeric_text(values.tolist())
-            text = pd.Series([f"{v:g}" if not np.isnan(v) else None for v in col],
-                             index=col.index, dtype=object)
+            text = _format_g(col)
             return "categorical", text, tuple(labels)
         return "numeric", col, ()
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = tuple(str(c) for c in col.cat.categories if (col == c).any())
         return "categorical", col.astype(object).where(present, None).map(
             lambda v: None if v is None else str(v).strip()), cats
-    text = col.astype("string").str.strip()
-    labels = tuple(sorted(set(text[present].astype(str))))
+    text = stripped(col)
+    labels = tuple(sorted(set(pd.unique(text[present].astype(str)))))
     return "categorical", text.astype(object).where(present, None), labels
 
 
@@ -136,9 +240,9 @@ def coerce_treatment(col: pd.Series, name: str, treated_value, df, problems, not
                       id_col=None):
     """0/1 int treatment; returns (values, treated_code, control_code)."""
     present = ~missing_mask(col)
-    text = col.astype("string").str.strip()
-    norm = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-    found = sorted(set(norm[present].astype(str)))
+    norm = per_value(col, lambda s: s.str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1",
+                                                            regex=True))
+    found = sorted(set(pd.unique(norm[present].astype(str))))
     out = pd.Series(np.nan, index=col.index, dtype=float)
     if treated_value is not None:
         key = str(treated_value).strip()
@@ -198,7 +302,7 @@ def check_categorical(values: pd.Series, name: str, levels, df, problems, id_col
     modelled: say so, naming the column, instead of fitting a separated model."""
     present = values.notna()
     text = values[present].astype(str)
-    if len(text) and text.str.match(_DATE).all():
+    if len(text) and per_value(text, lambda s: s.str.match(_DATE)).all():
         problems.append(f"Column '{name}' (covariate): holds dates (e.g. {text.iloc[0]!r}). A "
                         "covariate must be a baseline value: derive one (e.g. age at time "
                         "zero, or calendar year) and name that column instead.")

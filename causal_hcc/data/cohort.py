@@ -16,9 +16,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-TIME_UNITS = ("days", "weeks", "months", "years")
-#: Days per unit, to turn a default landmark grid into the data's unit.
-DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12.0, "years": 365.25}
+from causal_hcc.data.units import DAYS_PER_UNIT, TIME_UNITS  # noqa: F401  (re-exported)
+
 KINDS = ("binary", "numeric", "categorical")
 TIMINGS = ("baseline", "post-baseline")
 

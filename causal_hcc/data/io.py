@@ -23,6 +23,7 @@ import pandas as pd
 from causal_hcc.data.cohort import Cohort, Roles
 from causal_hcc.data.coerce import closest
 from causal_hcc.data.schema import StudyProfile, validate_frame
+from causal_hcc.data.text import clean_header as _clean_header, read_text
 from causal_hcc.errors import CohortError
 
 READERS = {
@@ -119,6 +120,8 @@ class ColumnMapping:
         name). ``aliases``: short names for them (``os`` -> ``os_months``). Columns not
         mapped are kept as they are. A recode must name a column of the result.
         """
+        if not self.columns and not self.values:
+            return frame, []       # nothing to map: no copy of a registry-sized frame
         aliases = aliases or {}
         problems, notes = [], []
         rename = {}
@@ -170,11 +173,6 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _clean_header(columns) -> list[str]:
-    """Header names without surrounding spaces, non-breaking spaces or a BOM."""
-    return [str(c).replace("\ufeff", "").replace("\xa0", " ").strip() for c in columns]
-
-
 def _duplicates(columns) -> list[str]:
     seen, dup = set(), []
     for c in columns:
@@ -192,7 +190,9 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
     Text files: every cell is read as text and only an empty cell is missing (so a label
     ``None`` or ``NA`` stays a label, and ids keep leading zeros); the validation gate
     converts what plays a role. ``encoding`` (default UTF-8, BOM dropped), ``decimal``
-    (``","`` for a decimal comma), ``sep`` (default: sniffed). Excel: ``sheet`` (name or
+    (``","`` for a decimal comma), ``sep`` (default: sniffed). Parsed by pyarrow's CSV
+    reader when it is installed (registry-sized files in seconds), else by pandas' Python
+    engine; both give the same frame (:mod:`causal_hcc.data.text`). Excel: ``sheet`` (name or
     0-based index) and ``header_row`` (0-based). SPSS and Stata value labels replace the
     codes when ``use_value_labels``; user-missing SPSS codes become missing.
 
@@ -211,18 +211,7 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
     try:
         if kind in ("csv", "tsv"):
             delimiter = "\t" if kind == "tsv" and sep is None else sep
-            text_kw = dict(sep=delimiter, engine="python", dtype=str, keep_default_na=False,
-                           na_values=[""], encoding=encoding, header=None)
-            raw = pd.read_csv(path, **text_kw)
-            header = _clean_header(raw.iloc[header_row].fillna(""))
-            frame = raw.iloc[header_row + 1:].reset_index(drop=True)
-            frame.columns = header
-            frame = frame.apply(lambda c: c.str.strip())
-            frame = frame.mask(frame == "")
-            if decimal != ".":
-                frame = frame.apply(lambda c: c.str.replace(decimal, ".", regex=False)
-                                    if c.str.fullmatch(r"-?[\d.]*,\d+|-?\d+").fillna(True).all()
-                                    else c)
+            frame = read_text(path, delimiter, encoding, header_row, decimal)
         elif kind == "excel":
             frame = pd.read_excel(path, sheet_name=sheet, header=header_row,
                                   keep_default_na=False, na_values=[""])

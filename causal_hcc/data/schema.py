@@ -24,7 +24,8 @@ import pandas as pd
 from causal_hcc.data.cohort import Cohort, Exclusion, Labels, Roles, infer_kind
 from causal_hcc.data.coerce import (MAX_LISTED, check_categorical, check_time_range,
                                     closest, coerce_binary, coerce_covariate, coerce_time,
-                                    coerce_treatment, found_values, missing_mask, rows_text)
+                                    coerce_treatment, found_values, missing_mask, rows_text,
+                                    shared_values, stripped)
 from causal_hcc.errors import CohortError, DataWarning
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
     CohortError
         Listing every problem found, one line each (column, what, rows, allowed values).
     """
+    with shared_values():
+        return _validate(frame, roles, labels, study, source, require, missing,
+                         treated_value, reconstructed, sha256, notes)
+
+
+def _validate(frame, roles, labels, study, source, require, missing, treated_value,
+              reconstructed, sha256, notes) -> Cohort:
     if missing not in ("raise", "drop"):
         raise CohortError([f"missing={missing!r}: allowed values are 'raise' and 'drop'."])
     if roles is None:
@@ -119,7 +127,9 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
         raise CohortError([f"Column '{c}': appears {list(frame.columns).count(c)} times in "
                            "the header. Each column name must be unique; rename or drop the "
                            "copies." for c in dup], header=f"{source}: duplicate columns.")
-    df = frame.reset_index(drop=True).copy()
+    # reset_index copies the frame (the caller's is never modified); no further copies of
+    # the whole frame are made below
+    df = frame.reset_index(drop=True)
     df["_row"] = np.arange(1, len(df) + 1)
     if study is not None:
         # A study's dictionary variables are optional unless an analysis needs them:
@@ -148,12 +158,12 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
     if study is not None:
         out = study.coerce(df, problems, notes)
     else:
-        out = df.drop(columns="_row").copy()
+        out = df.drop(columns="_row")
     handled = set(out.columns) if study is not None else set()
     levels: dict = dict(study.levels) if study is not None else {}
     kinds: dict = {}
     if roles.id and roles.id in df and roles.id not in handled:
-        out[roles.id] = df[roles.id].astype("string").str.strip().astype(object)
+        out[roles.id] = stripped(df[roles.id]).astype(object)
     if roles.time in df and roles.time not in handled:
         out[roles.time] = coerce_time(df[roles.time], roles.time, df, problems,
                                       labels.time_unit, id_col)
@@ -213,7 +223,7 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
             out[col] = out[col].astype(int)
     if roles.id is None:
         out["_row"] = df["_row"]
-    data = out.loc[keep].reset_index(drop=True)
+    data = out.loc[keep.to_numpy()].reset_index(drop=True) if drop.any() else out
     for name, kind in kinds.items():
         if kind == "binary" and name in data and not data[name].isna().any() \
                 and name not in handled:

@@ -7,31 +7,45 @@ Modules: :mod:`.narrative` (all prose), :mod:`.serialise` (files; what the CLI c
 :mod:`.tables` (frames as text), :mod:`.style` (shared figure style, reproducible saving),
 :mod:`.output` (output directories written atomically, one run at a time).
 Dependencies point one way: serialise -> html, figures -> narrative, plots -> style.
+
+Names are resolved lazily (PEP 562): ``import causal_hcc.reporting`` loads nothing, so a
+run writing no figures (``--formats none``) need not load the figure modules (matplotlib).
 """
 
-from causal_hcc.reporting.content import Block, Section, StudyExtras
-from causal_hcc.reporting.html import build_document, render_html, render_markdown
-from causal_hcc.reporting.narrative import checklist, estimates_table, plain_summary
-from causal_hcc.reporting.output import MANIFEST, OutputDir, OutputError
-from causal_hcc.reporting.serialise import (
-                                         propensity_frame,
-                                         with_provenance,
-                                         write_adjust,
-                                         write_claims_table,
-                                         write_crude,
-                                         write_csv,
-                                         write_exclusions,
-                                         write_json,
-                                         write_markdown,
-                                         write_report,
-                                         write_sensitivity,
-)
-from causal_hcc.reporting.style import parse_formats, save_figure
-from causal_hcc.reporting.tables import frame_to_markdown, frame_to_text
+_LAZY = {
+    "Block": "content", "Section": "content", "StudyExtras": "content",
+    "build_document": "html", "render_html": "html", "render_markdown": "html",
+    "checklist": "narrative", "estimates_table": "narrative", "plain_summary": "narrative",
+    "MANIFEST": "output", "OutputDir": "output", "OutputError": "output",
+    "propensity_frame": "serialise", "with_provenance": "serialise",
+    "write_adjust": "serialise", "write_claims_table": "serialise",
+    "write_crude": "serialise", "write_csv": "serialise", "write_exclusions": "serialise",
+    "write_json": "serialise", "write_markdown": "serialise", "write_report": "serialise",
+    "write_sensitivity": "serialise",
+    "parse_formats": "style", "save_figure": "style",
+    "frame_to_markdown": "tables", "frame_to_text": "tables",
+}
 
-__all__ = ["MANIFEST", "OutputDir", "OutputError", "Block", "Section", "StudyExtras", "build_document", "checklist",
-           "estimates_table", "frame_to_markdown", "frame_to_text", "parse_formats",
-           "plain_summary", "propensity_frame", "render_html", "render_markdown",
-           "save_figure", "with_provenance", "write_adjust", "write_claims_table",
-           "write_crude", "write_csv", "write_exclusions", "write_json", "write_markdown", "write_report",
+__all__ = ["MANIFEST", "OutputDir", "OutputError", "Block", "Section", "StudyExtras",
+           "build_document", "checklist", "estimates_table", "frame_to_markdown",
+           "frame_to_text", "parse_formats", "plain_summary", "propensity_frame",
+           "render_html", "render_markdown", "save_figure", "with_provenance",
+           "write_adjust", "write_claims_table", "write_crude", "write_csv",
+           "write_exclusions", "write_json", "write_markdown", "write_report",
            "write_sensitivity"]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        # not a public name: ``from causal_hcc.reporting import plots`` then imports the
+        # submodule itself
+        raise AttributeError(f"module 'causal_hcc.reporting' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f"causal_hcc.reporting.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

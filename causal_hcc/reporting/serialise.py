@@ -35,11 +35,12 @@ def write_json(obj, path: str | Path) -> Path:
     return path
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+def write_csv(frame: pd.DataFrame, path: str | Path, *,
+              parquet_above_bytes: int | None = None) -> Path:
+    """``frame`` as CSV, or as ``.parquet`` when the CSV would exceed about 100 MB; returns
+    the path written (:func:`causal_hcc.reporting.tabular.write_csv`)."""
+    from causal_hcc.reporting.tabular import write_csv as write_table
+    return write_table(frame, path, parquet_above_bytes=parquet_above_bytes)
 
 
 def write_markdown(text: str, path: str | Path) -> Path:
