@@ -114,9 +114,6 @@ def test_reporting_and_data_names_resolve_lazily():
     assert got == [False, False, True, "manifest.json"]
 
 
-@pytest.mark.xfail(reason="reporting/serialise.py imports the figure modules at its top "
-                          "(h3/h4's file): until that import is deferred, writing the "
-                          "tables loads matplotlib even with --formats none", strict=False)
 def test_adjust_without_figures_does_not_load_matplotlib(tmp_path):
     loaded = _loaded("import contextlib, io\nfrom causal_hcc.cli import main\n"
                      "with contextlib.redirect_stdout(io.StringIO()):\n"

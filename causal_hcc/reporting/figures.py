@@ -23,7 +23,12 @@ import numpy as np
 
 from causal_hcc.reporting import narrative
 from causal_hcc.reporting.content import NO_STUDY
-from causal_hcc.reporting.curves_plots import nice_step
+
+
+def _nice_step(horizon: float) -> float:
+    # imported here: curves_plots loads matplotlib, which --formats none never needs
+    from causal_hcc.reporting.curves_plots import nice_step
+    return nice_step(horizon)
 
 
 def risk_times_for(curves, time_unit: str) -> np.ndarray:
@@ -33,9 +38,9 @@ def risk_times_for(curves, time_unit: str) -> np.ndarray:
     if time_unit == "months":
         step = 12.0 if horizon > 36 else 6.0
     elif time_unit == "weeks":
-        step = 52.0 if horizon > 156 else 13.0 if horizon > 39 else nice_step(horizon)
+        step = 52.0 if horizon > 156 else 13.0 if horizon > 39 else _nice_step(horizon)
     else:
-        step = nice_step(horizon)
+        step = _nice_step(horizon)
     return np.arange(0.0, horizon + 1e-9, step)
 
 

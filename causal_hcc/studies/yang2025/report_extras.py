@@ -13,7 +13,6 @@ import numpy as np
 from scipy import stats
 
 from causal_hcc.reporting.content import StudyExtras
-from causal_hcc.reporting.plots import plot_scatter
 
 FIGURE_NAMES = {
     "km_overall": ("figure2a_km_overall", "Figure 2A: overall survival, whole cohort"),
@@ -46,6 +45,7 @@ def ned_figure(cohort):
     if len(ned) < 3:
         return None
     x, y = ned["ned_cumulative_months"].to_numpy(float), ned["os_months"].to_numpy(float)
+    from causal_hcc.reporting.plots import plot_scatter  # matplotlib only when drawn
     r, p = stats.pearsonr(x, y)
     slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(np.mean(y)))
     return plot_scatter(x, y, r=float(r), p_value=float(p), line=(intercept, slope),
