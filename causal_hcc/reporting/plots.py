@@ -99,19 +99,24 @@ def plot_forest(estimates, *, ax=None, provenance: str = "", published=None,
         What the HR compares, e.g. ``EffectsReport.comparison``; its first arm is the one
         an HR below 1 favours.
     """
-    rows = [(f"{e.method}" + (f" ({e.estimand})" if e.estimand else ""), e) for e in estimates
-            if e.estimable]
-    texts = [f"{name}: {e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})" for name, e in rows]
-    texts += [published[0]] if published else []
-    fig, ax = new_axes(ax, figsize=(7.0, 1.9 + 0.42 * (len(rows) + bool(published))),
-                       left=max(0.8, text_width_in(texts, 8) + 0.2), bottom=0.75)
-    y = len(rows) + bool(published)
-    labels = []
+    # The names and number style of the report's estimand table ('IPTW (ATE)',
+    # '0.50 (0.21–1.22)'), the HR and CI in a column right of the axes.
+    from causal_hcc.reporting.format import hr_ci
+    from causal_hcc.reporting.sections_answer import estimate_name
+    rows = [(estimate_name(e), e) for e in estimates if e.estimable]
+    texts = [name for name, _ in rows] + ([published[0]] if published else [])
+    n_rows = len(rows) + bool(published)
+    fig, ax = new_axes(ax, figsize=(7.6, 1.9 + 0.36 * n_rows),
+                       left=max(0.8, text_width_in(texts, 8) + 0.2), right=1.45,
+                       bottom=0.75)
+    y = n_rows
+    labels, values = [], []
     if published:
         label, hr, lo, hi = published
         y -= 1
         ax.errorbar(hr, y, xerr=[[hr - lo], [hi - hr]], fmt="D", color="0.45", capsize=3)
         labels.append((y, label))
+        values.append((y, hr_ci(hr, lo, hi)))
     for name, e in rows:
         y -= 1
         ax.errorbar(e.hr, y, xerr=[[e.hr - e.ci_lower], [e.ci_upper - e.hr]], fmt="s",
@@ -119,14 +124,18 @@ def plot_forest(estimates, *, ax=None, provenance: str = "", published=None,
         if e.boot_ci_lower is not None:
             ax.plot([e.boot_ci_lower, e.boot_ci_upper], [y - 0.22] * 2, color="0.5",
                     linestyle="--", linewidth=1)
-        labels.append((y, f"{name}: {e.hr:.2f} ({e.ci_lower:.2f}-{e.ci_upper:.2f})"))
+        labels.append((y, name))
+        values.append((y, hr_ci(e.hr, e.ci_lower, e.ci_upper)))
+    for pos, text in values:
+        ax.annotate(text, (1.0, pos), xycoords=("axes fraction", "data"),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
     hr_log_axis(ax)
     ax.set_yticks([p for p, _ in labels], [t for _, t in labels], fontsize=8)
     favoured = comparison.split(" vs ")[0]
     ax.set_xlabel(textwrap.fill(f"HR (log scale); < 1 favours {favoured}; dashed: "
                                 "bootstrap 95% CI", 80))
     ax.grid(axis="x", alpha=0.3)
-    ax.set_ylim(y - 0.7 if labels else 0, len(rows) + bool(published) - 0.3)
+    ax.set_ylim(y - 0.7 if labels else 0, n_rows - 0.3)
     fixed_title(ax, textwrap.fill(title or f"Hazard ratio, {comparison}", 70), fontsize=10)
     add_provenance(fig, provenance)
     return fig
