@@ -33,3 +33,23 @@ def quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CausalHccWarning)
         yield
+
+
+VETERAN = REF / "datasets" / "veteran.csv"
+
+
+def veteran_results():
+    """R's veteran data as a generic study (trt 2 = test vs 1 = standard, days) with its
+    crude analysis and adjust(n_boot=0): (cohort, crude, effects)."""
+    import pandas as pd
+
+    from causal_hcc.data import Cohort
+    from causal_hcc.effects import adjust
+    from causal_hcc.survival import crude_analysis
+    cohort = Cohort.from_frame(pd.read_csv(VETERAN), time="time", event="status",
+                               treatment="trt", treated_value=2,
+                               covariates=["celltype", "karno", "age", "prior"],
+                               subgroups=["prior"], time_unit="days",
+                               arm_labels=("test", "standard"))
+    with quiet():
+        return cohort, crude_analysis(cohort), adjust(cohort, n_boot=0)

@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from causal_hcc.balance import balance_summary
-from causal_hcc.data import Cohort
 from causal_hcc.effects import adjust
 from causal_hcc.reporting import figures, render, save_figure, write_adjust
 from causal_hcc.reporting.balance_plots import (
@@ -36,20 +35,14 @@ from causal_hcc.sensitivity import run_sensitivity
 from causal_hcc.studies import yang2025
 from causal_hcc.studies.yang2025.report_extras import report_extras
 from causal_hcc.survival import crude_analysis, kaplan_meier
-from tests._fixtures import quiet
+from tests._fixtures import quiet, veteran_results
 
 VETERAN = Path(__file__).parent / "reference" / "datasets" / "veteran.csv"
 
 
 @pytest.fixture(scope="module")
 def veteran():
-    cohort = Cohort.from_frame(pd.read_csv(VETERAN), time="time", event="status",
-                               treatment="trt", treated_value=2,
-                               covariates=["celltype", "karno", "age", "prior"],
-                               subgroups=["prior"], time_unit="days",
-                               arm_labels=("test", "standard"))
-    with quiet():
-        return cohort, crude_analysis(cohort), adjust(cohort, n_boot=0)
+    return veteran_results()
 
 
 @pytest.fixture(scope="module")

@@ -2,28 +2,18 @@
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from causal_hcc.data import Cohort
-from causal_hcc.effects import adjust
 from causal_hcc.reporting import plots, save_figure
-from causal_hcc.survival import crude_analysis
-from tests._fixtures import quiet
+from tests._fixtures import veteran_results
 
 VETERAN = Path(__file__).parent / "reference" / "datasets" / "veteran.csv"
 
 
 @pytest.fixture(scope="module")
 def results():
-    cohort = Cohort.from_frame(pd.read_csv(VETERAN), time="time", event="status",
-                               treatment="trt", treated_value=2,
-                               covariates=["celltype", "karno", "age", "prior"],
-                               subgroups=["prior"], time_unit="days",
-                               arm_labels=("test", "standard"))
-    with quiet():
-        return cohort, crude_analysis(cohort), adjust(cohort, n_boot=0)
+    return veteran_results()
 
 
 def _check(fig):

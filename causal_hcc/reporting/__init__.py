@@ -12,6 +12,8 @@ Names are resolved lazily (PEP 562): ``import causal_hcc.reporting`` loads nothi
 run writing no figures (``--formats none``) need not load the figure modules (matplotlib).
 """
 
+from causal_hcc._lazy import lazy_names
+
 _LAZY = {
     "Block": "content", "Section": "content", "StudyExtras": "content",
     "build_document": "html", "render_html": "html", "render_markdown": "html",
@@ -26,26 +28,35 @@ _LAZY = {
     "frame_to_markdown": "tables", "frame_to_text": "tables",
 }
 
-__all__ = ["MANIFEST", "OutputDir", "OutputError", "Block", "Section", "StudyExtras",
-           "build_document", "checklist", "estimates_table", "frame_to_markdown",
-           "frame_to_text", "parse_formats", "plain_summary", "propensity_frame",
-           "render_html", "render_markdown", "save_figure", "with_provenance",
-           "write_adjust", "write_claims_table", "write_crude", "write_csv",
-           "write_exclusions", "write_json", "write_markdown", "write_report",
-           "write_sensitivity"]
+__all__ = [
+    "MANIFEST",
+    "Block",
+    "OutputDir",
+    "OutputError",
+    "Section",
+    "StudyExtras",
+    "build_document",
+    "checklist",
+    "estimates_table",
+    "frame_to_markdown",
+    "frame_to_text",
+    "parse_formats",
+    "plain_summary",
+    "propensity_frame",
+    "render_html",
+    "render_markdown",
+    "save_figure",
+    "with_provenance",
+    "write_adjust",
+    "write_claims_table",
+    "write_crude",
+    "write_csv",
+    "write_exclusions",
+    "write_json",
+    "write_markdown",
+    "write_report",
+    "write_sensitivity",
+]
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        # not a public name: ``from causal_hcc.reporting import plots`` then imports the
-        # submodule itself
-        raise AttributeError(f"module 'causal_hcc.reporting' has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module(f"causal_hcc.reporting.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names('causal_hcc.reporting', _LAZY, globals())
