@@ -151,29 +151,67 @@ class MatchedSample:
                              "logit_ps": self.logit_ps, "matched": self.matched,
                              "subclass": sub, "weight": self.weights})
 
+    def _pair_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(matched_set, slot, focal row, partner row) of every pair, as arrays."""
+        if self.ties == "all":
+            parts = [(np.full(len(f) * len(q), k + 1),
+                      np.tile(np.arange(1, len(q) + 1), len(f)),
+                      np.repeat(np.asarray(f, dtype=np.int64), len(q)),
+                      np.tile(np.asarray(q, dtype=np.int64), len(f)))
+                     for k, (f, q) in enumerate(self.sets)]
+            if not parts:
+                return tuple(np.empty(0, dtype=np.int64) for _ in range(4))
+            return tuple(np.concatenate(c) for c in zip(*parts))
+        mm = np.asarray(self.match_matrix, dtype=np.int64).reshape(-1, max(self.ratio, 1))
+        i, slot = np.nonzero(mm >= 0)
+        return i + 1, slot + 1, np.flatnonzero(self.focal)[i], mm[i, slot]
+
+    @property
+    def n_pairs(self) -> int:
+        """Rows of :meth:`pairs_frame`: with ``ties="all"`` every focal patient of a set
+        times every partner of it (quadratic in the size of a tied set)."""
+        if self.ties == "all":
+            return int(sum(len(f) * len(q) for f, q in self.sets))
+        return int((np.asarray(self.match_matrix) >= 0).sum())
+
     def pairs_frame(self) -> pd.DataFrame:
         """One row per matched treated-control pair: matched_set, slot, ids, distance.
 
         ``slot`` is the partner's place among the focal patient's partners. With
-        ``ties="all"`` every focal patient of a set is paired with every partner of it.
+        ``ties="all"`` every focal patient of a set is paired with every partner of it
+        (see :attr:`n_pairs`; :meth:`sets_frame` lists the same sets a row per patient).
         """
-        pairs = []
+        matched_set, slot, f, q = self._pair_rows()
+        focal_treated = self.treated[f] == 1
+        t, c = np.where(focal_treated, f, q), np.where(focal_treated, q, f)
+        ids = np.asarray(self.patient_id, dtype=object)
+        logit = np.asarray(self.logit_ps, dtype=float)
+        return pd.DataFrame({"matched_set": matched_set, "slot": slot,
+                             "treated_id": ids[t], "control_id": ids[c],
+                             "distance": np.abs(logit[t] - logit[c])})
+
+    def sets_frame(self) -> pd.DataFrame:
+        """The matched sets a row per patient: matched_set, patient_id, treated, role
+        ('focal' or 'partner'), logit_ps, weight (the matching weight); linear in n,
+        whatever the size of a tied set."""
         if self.ties == "all":
-            for k, (focal_rows, partner_rows) in enumerate(self.sets):
-                pairs += [(k + 1, slot + 1, f, p) for f in focal_rows
-                          for slot, p in enumerate(partner_rows)]
+            sets = self.sets
         else:
-            for i, f in enumerate(np.flatnonzero(self.focal)):
-                pairs += [(i + 1, slot + 1, f, p)
-                          for slot, p in enumerate(self.match_matrix[i]) if p >= 0]
-        rows = []
-        for matched_set, slot, f, p in pairs:
-            t, c = (f, p) if self.treated[f] == 1 else (p, f)
-            rows.append({"matched_set": matched_set, "slot": slot,
-                         "treated_id": self.patient_id[t], "control_id": self.patient_id[c],
-                         "distance": abs(self.logit_ps[t] - self.logit_ps[c])})
-        return pd.DataFrame(rows, columns=["matched_set", "slot", "treated_id", "control_id",
-                                           "distance"])
+            mm = np.asarray(self.match_matrix, dtype=np.int64).reshape(-1, max(self.ratio, 1))
+            sets = [([f], [q for q in row if q >= 0])
+                    for f, row in zip(np.flatnonzero(self.focal), mm) if (row >= 0).any()]
+        k = np.concatenate([np.full(len(f) + len(q), i + 1) for i, (f, q) in enumerate(sets)]
+                           ) if sets else np.empty(0, dtype=np.int64)
+        rows = np.concatenate([np.r_[np.asarray(f, dtype=np.int64),
+                                     np.asarray(q, dtype=np.int64)] for f, q in sets]
+                              ) if sets else np.empty(0, dtype=np.int64)
+        role = np.concatenate([["focal"] * len(f) + ["partner"] * len(q) for f, q in sets]
+                              ) if sets else np.empty(0, dtype=object)
+        return pd.DataFrame({"matched_set": k, "patient_id": np.asarray(
+                                 self.patient_id, dtype=object)[rows],
+                             "treated": np.asarray(self.treated)[rows], "role": role,
+                             "logit_ps": np.asarray(self.logit_ps, dtype=float)[rows],
+                             "weight": np.asarray(self.weights, dtype=float)[rows]})
 
     def summary(self) -> str:
         cal = ("no caliper" if self.caliper is None else

@@ -26,6 +26,8 @@ from causal_hcc.effects.matched import order_spread
 from causal_hcc.matching_strata import (find_interval, ps_subclasses, stratum_match,
                                         stratum_weights, sturges_breaks)
 from causal_hcc.propensity import fit_propensity
+from causal_hcc.data import Cohort
+from tests._fixtures import quiet
 from causal_hcc.studies.yang2025 import load_bundled
 
 REF = Path(__file__).parent / "reference"
@@ -358,3 +360,29 @@ def test_adjust_with_matchit_rule_gives_r_psm():
                                        "variance == 'cluster_subclass'").iloc[0]
     _check_cox(rows[("psm", "ATC")], ref, "bundled psm ATC")
     assert rows[("psm", "ATT")].hr == pytest.approx(0.553, abs=5e-4)
+
+
+def test_sets_frame_lists_the_pairs_sets_a_row_per_patient():
+    """sets_frame is the linear-size form of pairs_frame: the same sets, every patient of a
+    set once, and its pairs rebuilt from it equal pairs_frame (ties="all": focal x
+    partner within each set)."""
+    rng = np.random.default_rng(7)
+    n = 300
+    frame = pd.DataFrame({"id": [f"P{i}" for i in range(n)],
+                          "t": rng.exponential(10, n), "e": rng.integers(0, 2, n),
+                          "a": rng.integers(0, 2, n), "x": rng.integers(0, 3, n)})
+    cohort = Cohort.from_frame(frame, id="id", time="t", event="e", treatment="a",
+                               covariates=["x"], categorical=["x"])
+    with quiet():
+        m = match_patients(cohort, fit_propensity(cohort), caliper_sd=None, ties="all")
+    pairs, sets = m.pairs_frame(), m.sets_frame()
+    assert m.n_pairs == len(pairs) > len(sets)   # three PS values: big tied sets
+    rebuilt = set()
+    for _, g in sets.groupby("matched_set"):
+        focal = g.loc[g.role == "focal"]
+        partner = g.loc[g.role == "partner"]
+        for f_id, f_t in zip(focal.patient_id, focal.treated):
+            for p_id in partner.patient_id:
+                rebuilt.add((f_id, p_id) if f_t == 1 else (p_id, f_id))
+    assert rebuilt == set(zip(pairs.treated_id, pairs.control_id))
+    assert not sets.duplicated(["matched_set", "patient_id"]).any()

@@ -195,7 +195,7 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
     curves = result.curves_frame()
     for frame, name in ((balance, "balance"), (table_one, "table_one"),
                         (propensity_frame(result), "propensity"),
-                        (result.matched.pairs_frame(), "matched_pairs"),
+                        _matched_table(result.matched),
                         (curves, "adjusted_curves")):
         written.append(write_csv(with_provenance(frame, label), out_dir / f"{name}.csv"))
     captions = []
@@ -204,6 +204,28 @@ def _adjust_files(result, cohort, out_dir, *, formats, warnings_seen,
                                     out_dir, formats)
         written += paths
     return written, captions
+
+
+#: Above this many pairs, the matched sets are written a row per patient
+#: (``matched_sets``) instead of a row per pair: with order-free ties a tied set of k
+#: focal patients and m partners makes k x m pairs (quadratic: registry cohorts with
+#: discrete covariates have tied sets of thousands).
+MAX_PAIR_ROWS = 2_000_000
+
+
+def _matched_table(matched) -> tuple[pd.DataFrame, str]:
+    """(frame, stem): ``matched_pairs`` a row per pair, or ``matched_sets`` a row per
+    patient when the pairs would exceed :data:`MAX_PAIR_ROWS` (said in a warning)."""
+    n_pairs = matched.n_pairs
+    if n_pairs <= MAX_PAIR_ROWS:
+        return matched.pairs_frame(), "matched_pairs"
+    import warnings
+
+    from causal_hcc.errors import CausalHccWarning
+    warnings.warn(f"matched_sets.csv lists the matched sets a row per patient instead of "
+                  f"matched_pairs.csv: the tied sets make {n_pairs:,} treated-control pairs "
+                  f"(more than {MAX_PAIR_ROWS:,}).", CausalHccWarning, stacklevel=3)
+    return matched.sets_frame(), "matched_sets"
 
 
 def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png", cohort=None,
