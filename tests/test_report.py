@@ -195,22 +195,34 @@ window.addEventListener('load', () => {
 </script></body>"""
 
 
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
+                 "--v=0", "--virtual-time-budget=5000"]
+
+
+def render_in_browser(html: str, work_dir: Path, *, min_images: int) -> list[str]:
+    """Load ``html`` (with the probe injected) in headless chromium; assert that every
+    image decoded (at least ``min_images``) and no console message was logged. Returns
+    the flags used (with a profile directory in ``work_dir``)."""
+    probe = work_dir / "probe.html"
+    probe.write_text(html.replace("</body>", PROBE), encoding="utf-8")
+    flags = [*BROWSER_FLAGS, f"--user-data-dir={work_dir / 'chrome-profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    title = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom.stdout)
+    assert title, dom.stderr[-2000:]
+    assert title.group(1) == title.group(2) and int(title.group(2)) >= min_images
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    return flags
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless browser here: install Debian's "
                     "chromium to run this check (.ci/run does)")
 def test_report_renders_in_a_real_browser(report_dir):
-    probe = report_dir / "probe.html"
-    probe.write_text((report_dir / "report.html").read_text().replace("</body>", PROBE))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={report_dir / 'chrome-profile'}",
-             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=120)
-    title = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom.stdout)
-    assert title, dom.stderr[-2000:]
-    assert title.group(1) == title.group(2) and int(title.group(2)) >= 9
-    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
-    assert not console, console
+    flags = render_in_browser((report_dir / "report.html").read_text(), report_dir,
+                              min_images=9)
     shot = report_dir / "report_screenshot.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1200,2000", f"--screenshot={shot}",
                     (report_dir / "report.html").as_uri()], capture_output=True, timeout=120)

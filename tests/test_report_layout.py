@@ -4,7 +4,6 @@ study (through the CLI, with the sensitivity stage) and on a public dataset (vet
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from causal_hcc.cli import main
 from causal_hcc.reporting import format as fmt
 from causal_hcc.reporting import write_report
 from tests._fixtures import quiet
-from tests.test_report import PROBE, veteran_cohort
+from tests.test_report import render_in_browser, veteran_cohort
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -234,16 +233,4 @@ def test_tables_a_person_reads_bundled(bundled):
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless browser here: install Debian's "
                     "chromium to run this check")
 def test_bundled_report_renders_in_a_real_browser(bundled, tmp_path):
-    probe = tmp_path / "probe.html"
-    probe.write_text(_html(bundled).replace("</body>", PROBE), encoding="utf-8")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=180)
-    title = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom.stdout)
-    assert title, dom.stderr[-2000:]
-    assert title.group(1) == title.group(2) and int(title.group(2)) >= 10
-    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
-    assert not console, console
+    render_in_browser(_html(bundled), tmp_path, min_images=10)

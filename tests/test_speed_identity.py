@@ -51,17 +51,7 @@ def _current(name):
     return json.loads(json.dumps(value, default=_default, allow_nan=True, sort_keys=True))
 
 
-def _default(o):
-    import numpy as np
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, (np.ndarray, tuple)):
-        return list(o)
-    return str(o)
+_default = snapshot.to_json_default
 
 
 _MAKERS = {

@@ -76,18 +76,21 @@ def sensitivity_snapshot(cohort, extras: bool) -> dict:
         return run_sensitivity(cohort, effects, **kwargs).to_dict()
 
 
+def to_json_default(o):
+    """JSON for numpy scalars and arrays (and tuples); anything else as its str."""
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, (np.ndarray, tuple)):
+        return list(o)
+    return str(o)
+
+
 def dump(name, value) -> None:
-    def default(o):
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return float(o)
-        if isinstance(o, np.bool_):
-            return bool(o)
-        if isinstance(o, (np.ndarray, tuple)):
-            return list(o)
-        return str(o)
-    text = json.dumps(value, default=default, allow_nan=True, sort_keys=True)
+    text = json.dumps(value, default=to_json_default, allow_nan=True, sort_keys=True)
     # mtime=0: the same numbers give the same bytes.
     (HERE / f"{name}.json.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
 
