@@ -377,3 +377,29 @@ def test_default_sets_come_from_the_roles(cohort):
     assert rows.estimable.all(), rows.reason.tolist()
     assert rows.covariates.str.contains("ns(age, df=3)", regex=False).any()
     assert "Denominator: 10 specifications in all" in grid.summary()
+
+
+def test_the_report_command_passes_dask_to_the_grid(monkeypatch):
+    """`causal-hcc report --dask ADDRESS` reaches run_sensitivity (and so the grid's
+    run_parallel), not only the bootstrap."""
+    import argparse
+    import importlib
+
+    # the subpackage itself (``causal_hcc.sensitivity`` as an attribute is the verb)
+    sensitivity_package = importlib.import_module("causal_hcc.sensitivity")
+    from causal_hcc.cli.commands import run_sensitivity_stage
+    from causal_hcc.config import Config
+    from causal_hcc.data import Cohort
+    seen = {}
+
+    def recording(cohort, effects, **kwargs):
+        seen.update(kwargs)
+        return "report"
+
+    monkeypatch.setattr(sensitivity_package, "run_sensitivity", recording)
+    generic = Cohort.from_frame(pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [1, 0, 1, 1],
+                                                 "a": [1, 0, 1, 0]}),
+                                   time="t", event="e", treatment="a")
+    args = argparse.Namespace(dask="tcp://127.0.0.1:1", quiet=True)
+    assert run_sensitivity_stage(args, generic, None, Config(), quiet=True) == "report"
+    assert seen["dask_address"] == "tcp://127.0.0.1:1"

@@ -189,7 +189,7 @@ def run_sensitivity_stage(args, cohort, effects, config, quiet=False):
     return run_sensitivity(cohort, effects, covariates=config.adjust.covariates or None,
                            jobs=config.report.jobs, seed=config.sensitivity.seed,
                            progress=None if quiet else progress_bar(args, "specification grid"),
-                           **extras)
+                           dask_address=getattr(args, "dask", None), **extras)
 
 
 def cmd_sensitivity(args) -> int:

@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=count_arg, default=None, metavar="N")
     p.add_argument("--seed", type=int, default=None, help=f"default {SEED}")
     p.add_argument("--jobs", type=jobs_arg, default=None, help="parallel workers")
-    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap on this Dask "
-                   "scheduler (needs the 'dask' extra)")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the bootstrap and the "
+                   "specification grid on this Dask scheduler (needs the 'dask' extra)")
     p.add_argument("--formats", type=formats_arg, default=None, help=FORMATS_HELP)
     p.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity analyses")
     p.add_argument("--quiet", action="store_true", help="no progress output")
