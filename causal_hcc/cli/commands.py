@@ -173,7 +173,8 @@ def cmd_adjust(args) -> int:
     print(result.summary())
     for message in run.tagged(result):
         print(f"Warning: {message}")
-    print(wrote_line(out, written, "effects.json, balance.csv, propensity.csv, matched_pairs.csv, "
+    print(wrote_line(out, written, "effects.json, balance.csv, propensity.csv, matched_pairs.csv "
+                 "(matched_sets.csv beyond 2,000,000 pairs), "
                  "figures", cohort))
     return 0
 
