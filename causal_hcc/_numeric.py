@@ -1,17 +1,68 @@
-"""Small numerical helpers shared by the estimators."""
+"""Small numerical helpers shared by the estimators.
+
+The normal and chi-square tail functions and ``rankdata`` are here rather than taken from
+``scipy.stats``, whose import alone costs about 1.2 s (it builds every distribution's
+docstring); they call the same ``scipy.special`` routines ``scipy.stats`` calls, so the
+numbers are the same bit for bit (tests/test_numeric.py).
+"""
 
 import math
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
+
+
+def norm_ppf(q):
+    """Standard normal quantile: ``scipy.stats.norm.ppf`` (which is ``special.ndtri``)."""
+    return special.ndtri(q)
+
+
+def norm_sf(x):
+    """Standard normal upper tail P(Z > x): ``scipy.stats.norm.sf`` (``ndtr(-x)``)."""
+    return special.ndtr(-np.asarray(x, dtype=float))[()]
+
+
+def chi2_sf(x, df):
+    """Chi-square upper tail P(X > x) on ``df`` degrees of freedom: ``scipy.stats.chi2.sf``
+    (``special.chdtrc``); NaN for df <= 0 as there."""
+    x = np.asarray(x, dtype=float)
+    df = np.asarray(df, dtype=float)
+    out = np.where(df > 0, special.chdtrc(np.where(df > 0, df, 1.0), np.maximum(x, 0.0)),
+                   np.nan)
+    return out[()]
+
+
+def rankdata(a, axis=None):
+    """Ranks with ties averaged (1-based): ``scipy.stats.rankdata(a, axis=axis)``.
+
+    A slice with a NaN ranks as all NaN (scipy's ``nan_policy='propagate'``). Without
+    ``axis`` the array is flattened.
+    """
+    a = np.asarray(a)
+    if axis is None:
+        return _rank_1d(a.ravel())
+    return np.apply_along_axis(_rank_1d, axis, a)
+
+
+def _rank_1d(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind == "f" and np.isnan(a).any():
+        return np.full(a.shape, np.nan)
+    sorter = np.argsort(a, kind="mergesort")
+    inv = np.empty(sorter.size, dtype=np.intp)
+    inv[sorter] = np.arange(sorter.size, dtype=np.intp)
+    arr = a[sorter]
+    obs = np.r_[True, arr[1:] != arr[:-1]]
+    dense = obs.cumsum()[inv]
+    count = np.r_[np.nonzero(obs)[0], len(obs)]
+    return 0.5 * (count[dense] + count[dense - 1] + 1)
 
 
 @lru_cache(maxsize=16)
 def z_value(conf_level: float) -> float:
     """Two-sided normal critical value, e.g. 1.959964 for 0.95 (cached: hot loops)."""
-    return float(stats.norm.ppf(0.5 + conf_level / 2))
+    return float(norm_ppf(0.5 + conf_level / 2))
 
 
 def to_jsonable(obj):

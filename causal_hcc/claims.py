@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from causal_hcc.survival.cox import fit_cox
 from causal_hcc.errors import CausalHccWarning, CohortError
@@ -201,6 +200,7 @@ def _correlation(sub, claim):
     if len(pair) < 3:
         raise _NotEstimable(f"{len(pair)} complete pairs; a correlation needs 3")
     method = claim.get("method", "pearson")
+    from scipy import stats  # here: scipy.stats takes about 1 s to import
     fn = stats.spearmanr if method == "spearman" else stats.pearsonr
     r, p = fn(pair.iloc[:, 0], pair.iloc[:, 1])
     return float(r), f"r={r:.3f} ({method}, n={len(pair)}, P={p:.2g})", ""

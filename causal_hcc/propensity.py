@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import expit
 
-from causal_hcc._numeric import z_value
+from causal_hcc._numeric import norm_sf, rankdata, z_value
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.design import Design, build_design, covariate_levels
 from causal_hcc.errors import (CohortError, ConvergenceWarning, OverlapWarning, SeparationWarning,
@@ -209,7 +208,7 @@ def _pattern_counts(frame, covariates, treated, levels) -> pd.DataFrame | None:
 def c_statistic(score, treated) -> float:
     """Area under the ROC curve (Mann-Whitney; ties count 1/2)."""
     treated = np.asarray(treated).astype(bool)
-    ranks = stats.rankdata(score)
+    ranks = rankdata(score)
     n1, n0 = treated.sum(), (~treated).sum()
     return float((ranks[treated].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
@@ -381,7 +380,7 @@ def _coefficient_table(design: Design, fit: LogisticFit, level: float) -> pd.Dat
     crit = z_value(level)
     return pd.DataFrame({"term": design.terms, "covariate": design.term_covariate,
                          "estimate": fit.coef, "std_error": se, "z_value": z,
-                         "p_value": 2 * stats.norm.sf(np.abs(z)),
+                         "p_value": 2 * norm_sf(np.abs(z)),
                          "ci_lower": fit.coef - crit * se, "ci_upper": fit.coef + crit * se,
                          "odds_ratio": np.exp(fit.coef)})
 

@@ -63,6 +63,7 @@ _MAKERS = {
     "adjust_rossi": ("adjust_snapshot", lambda: (snapshot.rossi(),)),
     "sensitivity_bundled": ("sensitivity_snapshot", lambda: (snapshot.bundled(), True)),
     "sensitivity_rossi": ("sensitivity_snapshot", lambda: (snapshot.rossi(), False)),
+    "adjust_registry_cli": ("registry_cli_snapshot", lambda: ()),
 }
 TOLERANCE = {"sensitivity_bundled": SUMMATION, "sensitivity_rossi": SUMMATION}
 

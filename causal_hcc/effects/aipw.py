@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from causal_hcc._numeric import z_value
+from causal_hcc._numeric import norm_sf, z_value
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.design import build_design
 from causal_hcc.propensity import fit_propensity
@@ -506,7 +505,7 @@ def _table(tau, risk, iid, conf_level, time, status, treated, time_unit) -> pd.D
     lo[:, 2], hi[:, 2] = (np.clip(surv[:, 2] - z * se[:, 2], -1, 1),
                           np.clip(surv[:, 2] + z * se[:, 2], -1, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = 2 * stats.norm.sf(np.abs(surv[:, 2]) / se[:, 2])
+        p = 2 * norm_sf(np.abs(surv[:, 2]) / se[:, 2])
     cols = {"quantity": "survival", "time": tau, "time_unit": time_unit}
     for j, arm in enumerate(("treated", "control", "difference")):
         cols[arm] = surv[:, j]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from causal_hcc._numeric import norm_ppf, norm_sf
 from causal_hcc.survival.cox import fit_cox_frame
 
 # lifelines stops on the change in beta (precision) or on the *relative* change in the
@@ -65,7 +65,7 @@ class CountingProcessFit:
     reason: str = ""
 
     def _z(self) -> float:
-        return float(stats.norm.ppf(0.5 + self.conf_level / 2))
+        return float(norm_ppf(0.5 + self.conf_level / 2))
 
     def term(self, name: str) -> dict:
         """HR, CI and two-sided Wald P of one term (NaN when not estimable)."""
@@ -77,7 +77,7 @@ class CountingProcessFit:
         z = self._z()
         return {"coef": b, "se": s, "hr": float(np.exp(b)), "ci_lower": float(np.exp(b - z * s)),
                 "ci_upper": float(np.exp(b + z * s)),
-                "p": float(2 * stats.norm.sf(abs(b / s)))}
+                "p": float(2 * norm_sf(abs(b / s)))}
 
     def to_frame(self) -> pd.DataFrame:
         rows = []

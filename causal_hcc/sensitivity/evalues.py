@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from causal_hcc._numeric import norm_ppf
 
 #: Outcome proportion above which an outcome counts as common (EValue's ``rare`` cut-off).
 COMMON_OUTCOME_THRESHOLD = 0.15
@@ -318,7 +319,7 @@ def evalue_landmark_difference(surv_treated: float, surv_control: float,
     if (se_treated is None) != (se_control is None):
         raise ValueError("Give both standard errors or neither.")
     if se_treated is not None:
-        z = float(stats.norm.ppf(0.5 + conf_level / 2))
+        z = float(norm_ppf(0.5 + conf_level / 2))
         se_log = math.sqrt((se_treated / risk1) ** 2 + (se_control / risk0) ** 2)
         lo, hi = rr * math.exp(-z * se_log), rr * math.exp(z * se_log)
         note += (" CI of the risk ratio by the delta method on the log scale, arms "

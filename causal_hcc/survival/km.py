@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from causal_hcc._numeric import z_value
+from causal_hcc._numeric import chi2_sf, z_value
 from causal_hcc.survival.risk_sets import timefix
 
 CONF_TYPES = ("log-log", "log", "plain")
@@ -457,7 +456,7 @@ def log_rank(time, event, group, *, strata=None, description: str = "",
                        "time leaves no survivor at risk)", **base)
     chisq = float(diff @ np.linalg.solve(sub_var, diff))
     df = keep.size - 1
-    return LogRank(chisq, df, float(stats.chi2.sf(chisq, df)), observed=tuple(obs),
+    return LogRank(chisq, df, float(chi2_sf(chisq, df)), observed=tuple(obs),
                    expected=tuple(exp), estimable=True, **base)
 
 

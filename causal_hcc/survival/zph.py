@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from causal_hcc._numeric import chi2_sf, rankdata
 from causal_hcc.survival.cox import CoxFit
 from causal_hcc.survival.risk_sets import RiskSets, information, likelihood_terms
 
@@ -63,7 +63,7 @@ def _transformed_time(rs: RiskSets, transform: str) -> np.ndarray:
     if transform == "log":
         return np.log(t)
     if transform == "rank":
-        return stats.rankdata(t)
+        return rankdata(t)
     if transform != "km":
         raise ValueError("transform must be 'km', 'identity', 'rank' or 'log'")
     uniq, inv = np.unique(t, return_inverse=True)
@@ -117,7 +117,7 @@ def cox_zph(fit: CoxFit, transform: str = "km") -> PHTest:
         chisq[j] = sub_u @ np.linalg.solve(imat[np.ix_(keep, keep)], sub_u)
     global_chisq = float(full_u @ np.linalg.solve(imat, full_u))
     df = np.ones(p, dtype=int)
-    return PHTest(fit.names, chisq, df, stats.chi2.sf(chisq, df), global_chisq, p,
-                  float(stats.chi2.sf(global_chisq, p)), transform)
+    return PHTest(fit.names, chisq, df, chi2_sf(chisq, df), global_chisq, p,
+                  float(chi2_sf(global_chisq, p)), transform)
 
 

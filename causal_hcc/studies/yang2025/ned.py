@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from causal_hcc._numeric import rankdata
 from causal_hcc.defaults import SEED
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError
@@ -115,8 +115,8 @@ class NedNullCorrelation:
 def _correlations(sims: np.ndarray, os_m: np.ndarray, method: str) -> np.ndarray:
     """Correlation of each row of ``sims`` with ``os_m`` (vectorised)."""
     if method == "spearman":
-        sims = stats.rankdata(sims, axis=1)
-        os_m = stats.rankdata(os_m)
+        sims = rankdata(sims, axis=1)
+        os_m = rankdata(os_m)
     x = sims - sims.mean(axis=1, keepdims=True)
     y = os_m - os_m.mean()
     denom = np.sqrt((x ** 2).sum(axis=1) * (y ** 2).sum())

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from scipy import stats
 
 from causal_hcc.reporting.content import StudyExtras
 
@@ -45,6 +44,8 @@ def ned_figure(cohort):
     if len(ned) < 3:
         return None
     x, y = ned["ned_cumulative_months"].to_numpy(float), ned["os_months"].to_numpy(float)
+    from scipy import stats  # only when this figure is drawn (scipy.stats loads slowly)
+
     from causal_hcc.reporting.plots import plot_scatter  # matplotlib only when drawn
     r, p = stats.pearsonr(x, y)
     slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(np.mean(y)))

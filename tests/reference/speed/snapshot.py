@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -76,6 +77,47 @@ def sensitivity_snapshot(cohort, extras: bool) -> dict:
         return run_sensitivity(cohort, effects, **kwargs).to_dict()
 
 
+REGISTRY_ROWS = 5_000
+REGISTRY_ARGS = ["--study", "none", "--time", "os_months", "--event", "death",
+                 "--treatment", "local_therapy", "--id", "patient_id", "--covariates",
+                 "ecog,intrahepatic_ccr,vascular_invasion,sex,age,afp_positive",
+                 "--bootstrap", "0", "--formats", "none", "--quiet"]
+
+
+def registry_cli_snapshot(rows: int = REGISTRY_ROWS) -> dict:
+    """The whole ``adjust`` command on a simulated registry (synthetic_registry, seed 1):
+    effects.json and effects_context.json as parsed, every CSV of up to 2,000 rows as its
+    records, and a longer CSV by a hash of its values (read back with pandas and re-written
+    canonically, so a different writer with the same values hashes the same) and shape."""
+    import hashlib
+    import subprocess
+    import tempfile
+
+    from causal_hcc.studies.yang2025.synthetic import synthetic_registry
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        synthetic_registry(rows, seed=1).to_csv(tmp / "registry.csv", index=False)
+        # Run in the temporary folder on relative paths: the provenance names the file.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        subprocess.run([sys.executable, "-m", "causal_hcc.cli", "adjust", "--data",
+                        "registry.csv", *REGISTRY_ARGS, "--out", "out"],
+                       check=True, cwd=tmp, capture_output=True, env=env)
+        out = {}
+        for path in sorted((tmp / "out").iterdir()):
+            if path.suffix == ".csv":
+                frame = pd.read_csv(path)
+                if len(frame) <= 2000:
+                    out[path.name] = frame.to_dict("list")
+                    continue
+                text = frame.to_csv(index=False, float_format="%.17g")
+                out[path.name] = {"shape": list(frame.shape), "columns": list(frame.columns),
+                                  "sha256": hashlib.sha256(text.encode()).hexdigest()}
+            elif path.name.startswith("effects"):
+                out[path.name] = json.loads(path.read_text())
+        return out
+
+
 def to_json_default(o):
     """JSON for numpy scalars and arrays (and tuples); anything else as its str."""
     if isinstance(o, (np.integer,)):
@@ -99,21 +141,25 @@ def load(name):
     return json.loads(gzip.decompress((HERE / f"{name}.json.gz").read_bytes()))
 
 
-def snapshots() -> dict:
-    """name -> JSON-able value: what the test compares."""
-    b, r = bundled(), rossi()
+def makers() -> dict:
+    """name -> a callable of no arguments giving the JSON-able value the test compares."""
     return {
-        "bootstrap_bundled_all": _bootstrap_reps(b, N_BOOT, "all"),
-        "bootstrap_bundled_matchit": _bootstrap_reps(b, 300, "matchit"),
-        "bootstrap_rossi_all": _bootstrap_reps(r, 300, "all"),
-        "adjust_bundled": adjust_snapshot(b),
-        "adjust_rossi": adjust_snapshot(r),
-        "sensitivity_bundled": sensitivity_snapshot(b, extras=True),
-        "sensitivity_rossi": sensitivity_snapshot(r, extras=False),
+        "bootstrap_bundled_all": lambda: _bootstrap_reps(bundled(), N_BOOT, "all"),
+        "bootstrap_bundled_matchit": lambda: _bootstrap_reps(bundled(), 300, "matchit"),
+        "bootstrap_rossi_all": lambda: _bootstrap_reps(rossi(), 300, "all"),
+        "adjust_bundled": lambda: adjust_snapshot(bundled()),
+        "adjust_rossi": lambda: adjust_snapshot(rossi()),
+        "sensitivity_bundled": lambda: sensitivity_snapshot(bundled(), extras=True),
+        "sensitivity_rossi": lambda: sensitivity_snapshot(rossi(), extras=False),
+        "adjust_registry_cli": registry_cli_snapshot,
     }
 
 
 if __name__ == "__main__":
-    for key, value in snapshots().items():
+    only = set(sys.argv[1:])   # e.g. adjust_registry_cli: write just that snapshot
+    for key, make in makers().items():
+        if only and key not in only:
+            continue
+        value = make()
         dump(key, value)
         print("wrote", key)
