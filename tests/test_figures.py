@@ -120,6 +120,50 @@ def test_same_bytes_every_run_and_with_any_number_of_workers(veteran, tmp_path):
     assert runs["serial"] == runs["again"] == runs["pool"]
 
 
+@pytest.mark.skipif(not render.can_fork(), reason="prerendering needs fork")
+def test_prerendered_figures_are_the_same_files_and_are_collected_once(veteran, tmp_path):
+    cohort, crude, effects = veteran
+    figs = figures.adjust_figures(effects, cohort)
+    ahead = {k: v for k, v in figs.items() if k != "forest_plot"}
+    assert render.prerender(ahead, tmp_path / "ahead", "png", workers=2) == list(ahead)
+    paths, captions = render.render_figures(figs, tmp_path / "ahead", "png")
+    serial, serial_captions = render.render_figures(figs, tmp_path / "serial", "png",
+                                                    workers=1)
+    assert captions == serial_captions and [p.name for p in paths] == [p.name for p in serial]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(paths, serial))
+    assert not render._BATCHES and not render._DONE      # nothing left pending
+
+
+@pytest.mark.skipif(not render.can_fork(), reason="prerendering needs fork")
+def test_forgotten_prerendered_figures_are_drawn_again(veteran, tmp_path):
+    cohort, crude, effects = veteran
+    figs = figures.adjust_figures(effects, cohort)
+    stems = ["weights", "love_plot"]
+    render.prerender({k: figs[k] for k in stems}, tmp_path, "png", workers=2)
+    render.forget_prerendered(tmp_path, "png", stems)
+    (tmp_path / "weights.png").unlink()
+    paths, _ = render.render_figures({k: figs[k] for k in stems}, tmp_path, "png", workers=1)
+    assert (tmp_path / "weights.png").exists() and len(paths) == 2
+
+
+def test_prerender_with_one_worker_or_no_format_starts_nothing(veteran, tmp_path):
+    cohort, crude, effects = veteran
+    figs = figures.adjust_figures(effects, cohort)
+    assert render.prerender(figs, tmp_path, "png", workers=1) == []
+    assert render.prerender(figs, tmp_path, "none") == []
+    assert not render._BATCHES
+
+
+def test_adjust_preview_feeds_the_same_figures_as_the_bootstrapped_result():
+    from causal_hcc.cli.commands import same_figure_data
+    cohort = yang2025.load_bundled()
+    with quiet():
+        preview, full = adjust(cohort, n_boot=0), adjust(cohort, n_boot=20)
+        other = adjust(cohort, n_boot=0, caliper_sd=0.1)
+    assert same_figure_data(preview, full)
+    assert not same_figure_data(preview, other)
+
+
 def test_default_workers():
     assert render.default_workers(1) == 1
     assert 1 <= render.default_workers(20) <= render.MAX_WORKERS

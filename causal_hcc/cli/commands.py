@@ -155,6 +155,56 @@ def run_adjust(args, cohort, config, progress=True):
                   ties=a.ties)
 
 
+#: Largest cohort whose adjust figures are drawn while the bootstrap runs
+#: (:func:`prerender_adjust`): they are fed by the estimates computed once more without
+#: the bootstrap, which costs little below this size.
+PRERENDER_MAX_ROWS = 20_000
+#: The adjust figures that show bootstrap results: drawn after the bootstrap.
+BOOTSTRAP_FIGURES = ("forest_plot",)
+
+
+def prerender_adjust(args, cohort, config, out_path):
+    """Start drawing, in forked workers, the adjust figures that do not depend on the
+    bootstrap, from the estimates without it; returns that bootstrap-free EffectsReport
+    and the stems started, or None when nothing was started (no bootstrap, no figure format, no fork, a cohort
+    above :data:`PRERENDER_MAX_ROWS`, or one figure worker).
+
+    The propensity scores, matches, weights, balance and curves do not depend on the
+    bootstrap, so these figures are the ones drawn from the full result;
+    :func:`same_figure_data` checks it before they are kept.
+    """
+    import warnings
+
+    from causal_hcc.reporting.figures import adjust_figures
+    from causal_hcc.reporting.render import can_fork, default_workers, prerender
+    from causal_hcc.reporting.style import parse_formats
+    if not (config.adjust.bootstrap and parse_formats(args.formats) and can_fork()
+            and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1):
+        return None
+    with warnings.catch_warnings():   # the full run below reports them, once
+        warnings.simplefilter("ignore")
+        preview = run_adjust(args, cohort, config.updated("adjust", bootstrap=0),
+                             progress=False)
+    figs = adjust_figures(preview, cohort, study=report_extras(cohort))
+    started = prerender({k: v for k, v in figs.items() if k not in BOOTSTRAP_FIGURES},
+                        out_path, args.formats)
+    return (preview, started) if started else None
+
+
+def same_figure_data(preview, result) -> bool:
+    """Whether the bootstrap-free ``preview`` and the full ``result`` give the same
+    non-bootstrap figures: the same propensity scores, matches, weights, balance, curves,
+    identification and primary estimate, compared as pickled bytes."""
+    import pickle
+
+    def key(r):
+        return pickle.dumps((r.propensity, r.matched, r.weights, r.balance,
+                             [(c.method, c.estimand, c.treated, c.control) for c in r.curves],
+                             r.matching_weights, r.identification, r.primary, r.label,
+                             r.arm_labels))
+    return key(preview) == key(result)
+
+
 def cmd_adjust(args) -> int:
     """PS matching and IPTW: balance, adjusted HRs, adjusted curves, bootstrap CIs."""
     import causal_hcc.reporting as report
@@ -165,7 +215,11 @@ def cmd_adjust(args) -> int:
     out = out_dir(args, cohort, f"results/{args.command}")
     with staged_output(args, out, config) as staged:
         with run.stage("adjust"):
+            ahead = prerender_adjust(args, cohort, config, staged.path)
             result = run_adjust(args, cohort, config)
+        if ahead is not None and not same_figure_data(ahead[0], result):
+            from causal_hcc.reporting.render import forget_prerendered
+            forget_prerendered(staged.path, args.formats, ahead[1])   # drawn again below
         with run.stage("report"):
             report.write_adjust(result, cohort, staged.path, formats=args.formats,
                                 warnings_seen=run.tagged(result), study=report_extras(cohort))

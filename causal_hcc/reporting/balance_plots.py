@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from causal_hcc.reporting.style import (
     FOOTER_IN,
@@ -266,15 +266,16 @@ def plot_overlap(propensity, *, weights=None, arm_labels=("treated", "control"),
     fig, ax = new_axes(ax, figsize=(7.0, 4.5), left=0.9)
     ps, treated = np.asarray(propensity.ps), np.asarray(propensity.treated) == 1
     edges = np.linspace(0, 1, bins + 1)
-    width = np.diff(edges)
     shares = []
     for arm in (treated, ~treated):
         h, _ = np.histogram(ps[arm], edges)
         shares.append(h / max(h.sum(), 1))
-    ax.bar(edges[:-1], shares[0], width, align="edge", color="0.55",
-           label=f"{arm_labels[0]}, unadjusted")
-    ax.bar(edges[:-1], -shares[1], width, align="edge", color="0.85", hatch="//",
-           edgecolor="0.5", linewidth=0, label=f"{arm_labels[1]}, unadjusted")
+    # One filled step patch per arm, not a rectangle per bin: the same picture, drawn
+    # and laid out as one artist (bars cost ~0.1 s per panel in patch bookkeeping).
+    ax.stairs(shares[0], edges, fill=True, color="0.55", linewidth=0,
+              label=f"{arm_labels[0]}, unadjusted")
+    ax.stairs(-shares[1], edges, fill=True, facecolor="0.85", hatch="//", edgecolor="0.5",
+              linewidth=0, label=f"{arm_labels[1]}, unadjusted")
     if weights is not None:
         w = np.asarray(weights.weights, float)
         for sign, arm in ((1, treated), (-1, ~treated)):
@@ -314,11 +315,14 @@ def plot_weights(weights: dict, *, arm_labels=("treated", "control"), ax=None,
             values = np.asarray(w.weights)[sel]
             data.append(values)
             extremes = (f"\n{values.min():.2g}-{values.max():.3g}" if values.size else "")
-            labels.append(f"{name}\n{arm_label}{extremes}")
+            labels.append(f"{name}\n{textwrap.fill(arm_label, 12)}{extremes}")
     fliers = max((d.size for d in data), default=0) <= 5000
     ax.boxplot(data, tick_labels=labels, patch_artist=False, showfliers=fliers)
     ax.tick_params(axis="x", labelsize=7.5)
     ax.set_yscale("log")
+    # Plain numbers (0.1, 1, 10), not 10^k: no mathtext to lay out, and easier to read.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.minorticks_off()
     ax.set_ylabel("weight (log scale)")
     ax.grid(axis="y", alpha=0.3)
     fixed_title(ax, title + " (min-max under each box)", fontsize=10)
