@@ -163,7 +163,7 @@ PRERENDER_MAX_ROWS = 20_000
 BOOTSTRAP_FIGURES = ("forest_plot",)
 
 
-def prerender_adjust(args, cohort, config, out_path):
+def prerender_adjust(args, cohort, config, out_path, formats):
     """Start drawing, in forked workers, the adjust figures that do not depend on the
     bootstrap, from the estimates without it; returns that bootstrap-free EffectsReport
     and the stems started, or None when nothing was started (no bootstrap, no figure format, no fork, a cohort
@@ -178,7 +178,7 @@ def prerender_adjust(args, cohort, config, out_path):
     from causal_hcc.reporting.figures import adjust_figures
     from causal_hcc.reporting.render import can_fork, default_workers, prerender
     from causal_hcc.reporting.style import parse_formats
-    if not (config.adjust.bootstrap and parse_formats(args.formats) and can_fork()
+    if not (config.adjust.bootstrap and parse_formats(formats) and can_fork()
             and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1):
         return None
     with warnings.catch_warnings():   # the full run below reports them, once
@@ -187,7 +187,7 @@ def prerender_adjust(args, cohort, config, out_path):
                              progress=False)
     figs = adjust_figures(preview, cohort, study=report_extras(cohort))
     started = prerender({k: v for k, v in figs.items() if k not in BOOTSTRAP_FIGURES},
-                        out_path, args.formats)
+                        out_path, formats)
     return (preview, started) if started else None
 
 
@@ -215,7 +215,7 @@ def cmd_adjust(args) -> int:
     out = out_dir(args, cohort, f"results/{args.command}")
     with staged_output(args, out, config) as staged:
         with run.stage("adjust"):
-            ahead = prerender_adjust(args, cohort, config, staged.path)
+            ahead = prerender_adjust(args, cohort, config, staged.path, args.formats)
             result = run_adjust(args, cohort, config)
         if ahead is not None and not same_figure_data(ahead[0], result):
             from causal_hcc.reporting.render import forget_prerendered
@@ -272,6 +272,24 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def report_figure_formats(formats) -> str:
+    """The figure formats ``report`` writes: PNG (the HTML embeds it) and those asked for,
+    as :func:`causal_hcc.reporting.write_report` writes them; "none" for none."""
+    from causal_hcc.reporting.style import parse_formats
+    fmts = parse_formats(formats)
+    return ",".join(dict.fromkeys(["png", *fmts])) if fmts else "none"
+
+
+def prerender_crude(crude, cohort, out_path, formats) -> None:
+    """Start drawing the crude figures (final once the crude stage is done) in forked
+    workers while the adjusted and sensitivity analyses run (skipped above
+    :data:`PRERENDER_MAX_ROWS`, where the workers would hold a copy of a large cohort)."""
+    from causal_hcc.reporting.figures import crude_figures
+    from causal_hcc.reporting.render import prerender
+    if cohort.n <= PRERENDER_MAX_ROWS:
+        prerender(crude_figures(crude, cohort, study=report_extras(cohort)), out_path, formats)
+
+
 def cmd_report(args) -> int:
     """Everything in one run: validation, crude, PSM/IPTW, sensitivity, one report."""
     start = time.perf_counter()
@@ -292,9 +310,15 @@ def cmd_report(args) -> int:
             say("crude survival analyses ...")
             crude = run_crude(cohort, config)
             check = claims_check(args, config, cohort)
+        fmt = report_figure_formats(config.report.formats)
+        prerender_crude(crude, cohort, staged.path, fmt)
         with run.stage("adjust"):
             say("propensity scores, matching, weighting ...")
+            ahead = prerender_adjust(args, cohort, config, staged.path, fmt)
             effects = run_adjust(args, cohort, config, progress=not quiet)
+        if ahead is not None and not same_figure_data(ahead[0], effects):
+            from causal_hcc.reporting.render import forget_prerendered
+            forget_prerendered(staged.path, fmt, ahead[1])   # drawn again with the report
         sensitivity = None
         if config.sensitivity.run:
             with run.stage("sensitivity"):
