@@ -47,7 +47,8 @@ from causal_hcc.effects.aipw import AIPWResult, aipw_survival, augmentation_cell
 from causal_hcc.effects.bootstrap import (REPLACE_NOTE, SEPARATION_RULES, BootOptions,
                                           accepted, attach_boot, bootstrap)
 from causal_hcc.effects.curves import AdjustedCurves, curve_stats, curves_table
-from causal_hcc.effects.estimate import IPTW_ESTIMANDS, cohort_arrays, estimate_effects
+from causal_hcc.effects.estimate import (IPTW_ESTIMANDS, cohort_arrays, estimate_effects,
+                                         recording_fits)
 from causal_hcc.errors import TimeZeroWarning
 from causal_hcc.identification import judge_estimates, row_weights
 from causal_hcc.matching import MatchedSample, match_patients
@@ -265,7 +266,10 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                for est, stab in IPTW_ESTIMANDS}
     balance = {"psm": balance_table(cohort, matched)}
     balance.update({f"iptw_{k}": balance_table(cohort, w) for k, w in weights.items()})
-    estimates = estimate_effects(cohort, propensity, matched, weights)
+    # The treatment-only fits are recorded: the identification's leave-one-out influence
+    # starts from them instead of refitting the same models.
+    with recording_fits() as fits:
+        estimates = estimate_effects(cohort, propensity, matched, weights)
     time, event, tx, _ = cohort_arrays(cohort, covariates)
     opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons),
                        ties)
@@ -294,11 +298,14 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                      "(each order is a full greedy matching); pass a smaller "
                      "order_spread_k to compute it.")
         order_spread_k = 0
-    estimates, more_weights, spreads = _matching_rows(
-        cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
-        ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
+    with recording_fits() as more_fits:
+        estimates, more_weights, spreads = _matching_rows(
+            cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
+            ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
     estimates, verdicts, _, primary_row, primary_reason = judge_estimates(
-        cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary)
+        cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary,
+        fits=fits + more_fits)
+    del fits, more_fits
     notes.append(f"Primary estimate: {primary_reason}")
     curves = []
     for method, estimand, w, key in (("psm", "ATT", matched.weights, "psm_curves"),
