@@ -260,7 +260,8 @@ class Influence:
 
 
 def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
-                  ratio: float = INFLUENCE_RATIO, exact_max: int = LOO_EXACT_MAX) -> Influence:
+                  ratio: float = INFLUENCE_RATIO, exact_max: int = LOO_EXACT_MAX,
+                  fitted=None) -> Influence:
     """HR of the first column of ``x`` without each patient in turn (weights fixed).
 
     Parameters
@@ -278,6 +279,8 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
         HR_without on the other side of 1 that differs by more than CROSSING_MIN_RATIO.
     exact_max : int
         Exact batched refits up to this many patients in the estimate; dfbeta above.
+    fitted : causal_hcc.effects.estimate.FitRecord, optional
+        The fit of this same model already made (its log HR and dfbeta): not refitted.
 
     Returns
     -------
@@ -295,9 +298,12 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
     w = np.asarray(weights, float)
     ids = (np.array([str(i + 1) for i in range(len(time))], dtype=object)
            if patient_id is None else np.asarray(patient_id, dtype=object))
-    fit = fit_cox(time[w > 0], event[w > 0], x[w > 0], weights=w[w > 0],
-                  strata=None if strata is None else np.asarray(strata)[w > 0])
-    beta = float(fit.coef[0])
+    if fitted is None:
+        fit = fit_cox(time[w > 0], event[w > 0], x[w > 0], weights=w[w > 0],
+                      strata=None if strata is None else np.asarray(strata)[w > 0])
+        beta, dfbeta = float(fit.coef[0]), (lambda: fit.dfbeta()[:, 0])
+    else:
+        beta, dfbeta = fitted.coef, (lambda: fitted.dfbeta)
     inside = np.flatnonzero(w > 0)
     coef = np.full(len(time), np.nan)
     if len(inside) <= exact_max:
@@ -314,7 +320,7 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
         coef[inside] = many.coef[:, 0]
         method = "exact refit"
     else:
-        coef[inside] = beta - fit.dfbeta()[:, 0]
+        coef[inside] = beta - dfbeta()
         method = "dfbeta, one-step approximation"
     hr, hr_without = float(np.exp(beta)), np.exp(coef)
     with np.errstate(invalid="ignore"):
@@ -389,7 +395,7 @@ def _target(estimand: str, treated, weights) -> np.ndarray:
 
 def identify(method: str, estimand: str | None, positivity: Positivity, weights=None, *,
              time=None, event=None, strata=None, influence: bool = True,
-             max_share: float = MAX_SHARE_WITHOUT_COUNTERPART) -> Identification:
+             max_share: float = MAX_SHARE_WITHOUT_COUNTERPART, fits=()) -> Identification:
     """The verdict of one estimate (rules 2-4 of the module docstring).
 
     Parameters
@@ -408,6 +414,9 @@ def identify(method: str, estimand: str | None, positivity: Positivity, weights=
         Matched sets of a stratified estimate.
     max_share : float
         Largest share of the target population without a counterpart (0).
+    fits : sequence of causal_hcc.effects.estimate.FitRecord
+        Fits already made; leave-one-out starts from the one of this very model (same
+        inputs) instead of refitting it.
 
     Returns
     -------
@@ -426,8 +435,10 @@ def identify(method: str, estimand: str | None, positivity: Positivity, weights=
     largest = tuple((str(positivity.patient_id[i]), float(w[i])) for i in top if w[i] > 0)
     inf = None
     if influence and time is not None and event is not None:
-        inf = leave_one_out(time, event, treated.astype(float)[:, None], w, strata=strata,
-                            patient_id=positivity.patient_id)
+        tx = treated.astype(float)
+        fitted = next((f for f in fits if f.matches(time, event, tx, w, strata)), None)
+        inf = leave_one_out(time, event, tx[:, None], w, strata=strata,
+                            patient_id=positivity.patient_id, fitted=fitted)
     n_target, k = int(target.sum()), int(lacking.sum())
     population = TARGETS[head]
     if method.startswith("psm") or method in ("exact", "cem", "subclass", "matching"):
@@ -460,7 +471,7 @@ def identify(method: str, estimand: str | None, positivity: Positivity, weights=
 
 
 def identify_estimates(cohort, positivity: Positivity, estimates, row_weights: dict, *,
-                       influence: bool = True):
+                       influence: bool = True, fits=()):
     """Verdicts for every estimate, and the estimates carrying them.
 
     Parameters
@@ -474,6 +485,9 @@ def identify_estimates(cohort, positivity: Positivity, estimates, row_weights: d
         influence.
     influence : bool
         Compute leave-one-out influence.
+    fits : sequence of causal_hcc.effects.estimate.FitRecord
+        The estimates' own fits (:func:`causal_hcc.effects.estimate.recording_fits`), so
+        that leave-one-out does not refit them.
 
     Returns
     -------
@@ -491,7 +505,7 @@ def identify_estimates(cohort, positivity: Positivity, estimates, row_weights: d
         strata = strata if e.method.endswith("_stratified") else None
         v = identify(e.method, e.estimand, positivity, weights,
                      time=cohort.time if known and e.estimable else None,
-                     event=cohort.event, strata=strata, influence=influence)
+                     event=cohort.event, strata=strata, influence=influence, fits=fits)
         if v.influence is not None and not np.isclose(v.influence.hr, e.hr, rtol=1e-6):
             # The refit does not reproduce the row (e.g. a model with covariates): the
             # influence would describe another estimate, so it is left out.
@@ -573,7 +587,7 @@ def choose_primary(estimates, primary: str = "auto", method: str = "iptw"):
 
 
 def judge_estimates(cohort, propensity, estimates, row_weights_: dict,
-                    primary: str = "auto", *, influence: bool = True):
+                    primary: str = "auto", *, influence: bool = True, fits=()):
     """Positivity, verdicts and the primary estimate of one adjusted analysis.
 
     Returns ``(estimates, verdicts, positivity, primary, primary_reason)``: the estimates
@@ -584,7 +598,7 @@ def judge_estimates(cohort, propensity, estimates, row_weights_: dict,
     """
     pos = positivity(cohort, propensity)
     estimates, verdicts = identify_estimates(cohort, pos, estimates, row_weights_,
-                                             influence=influence)
+                                             influence=influence, fits=fits)
     chosen, reason = choose_primary(estimates, primary)
     message = unidentified_message(estimates)
     if message:

@@ -43,11 +43,12 @@ import pandas as pd
 from causal_hcc.balance import balance_table, residual_imbalance
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED, default_horizons, default_landmarks
-from causal_hcc.effects.aipw import AIPWResult, aipw_survival
+from causal_hcc.effects.aipw import AIPWResult, aipw_survival, augmentation_cells
 from causal_hcc.effects.bootstrap import (REPLACE_NOTE, SEPARATION_RULES, BootOptions,
                                           accepted, attach_boot, bootstrap)
 from causal_hcc.effects.curves import AdjustedCurves, curve_stats, curves_table
-from causal_hcc.effects.estimate import IPTW_ESTIMANDS, cohort_arrays, estimate_effects
+from causal_hcc.effects.estimate import (IPTW_ESTIMANDS, cohort_arrays, estimate_effects,
+                                         recording_fits)
 from causal_hcc.errors import TimeZeroWarning
 from causal_hcc.identification import judge_estimates, row_weights
 from causal_hcc.matching import MatchedSample, match_patients
@@ -56,8 +57,12 @@ from causal_hcc.weighting import compute_weights
 
 
 
-#: Largest patients x censoring times of the AIPW augmentation (an n x K float array).
-AIPW_MAX_CELLS = 2e8
+#: Largest patients x censoring jump columns of the AIPW augmentation
+#: (:func:`causal_hcc.effects.aipw.augmentation_cells`: about two columns per distinct
+#: censoring time before the last landmark). Its time is about proportional (a few
+#: seconds per 2e7 cells), its memory bounded (rows are taken in blocks), so beyond this
+#: the AIPW is skipped with a note for time, not memory.
+AIPW_MAX_CELLS = 5e7
 #: Largest patients x random row orders of the order spread (order_spread_k): each order
 #: is a full greedy matching of every patient (sequential, ~1 s per million patients), so
 #: beyond this the spread is skipped with a note, as the AIPW beyond AIPW_MAX_CELLS.
@@ -261,7 +266,10 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                for est, stab in IPTW_ESTIMANDS}
     balance = {"psm": balance_table(cohort, matched)}
     balance.update({f"iptw_{k}": balance_table(cohort, w) for k, w in weights.items()})
-    estimates = estimate_effects(cohort, propensity, matched, weights)
+    # The treatment-only fits are recorded: the identification's leave-one-out influence
+    # starts from them instead of refitting the same models.
+    with recording_fits() as fits:
+        estimates = estimate_effects(cohort, propensity, matched, weights)
     time, event, tx, _ = cohort_arrays(cohort, covariates)
     opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons),
                        ties)
@@ -290,11 +298,14 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                      "(each order is a full greedy matching); pass a smaller "
                      "order_spread_k to compute it.")
         order_spread_k = 0
-    estimates, more_weights, spreads = _matching_rows(
-        cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
-        ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
+    with recording_fits() as more_fits:
+        estimates, more_weights, spreads = _matching_rows(
+            cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
+            ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
     estimates, verdicts, _, primary_row, primary_reason = judge_estimates(
-        cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary)
+        cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary,
+        fits=fits + more_fits)
+    del fits, more_fits
     notes.append(f"Primary estimate: {primary_reason}")
     curves = []
     for method, estimand, w, key in (("psm", "ATT", matched.weights, "psm_curves"),
@@ -369,12 +380,14 @@ def _aipw(cohort: Cohort, covariates, landmarks, notes: list) -> AIPWResult | No
     ``notes``); None, with a note, when it cannot be computed."""
     if not landmarks:
         return None
-    cells = cohort.n * int((cohort.event == 0).sum())
+    cells = augmentation_cells(cohort.time, cohort.event, landmarks)
     if cells > AIPW_MAX_CELLS:
         notes.append(f"AIPW survival not computed: {cohort.n} patients x "
-                     f"{int((cohort.event == 0).sum())} censoring times exceed "
+                     f"{cells // cohort.n} censoring jump columns (distinct censoring times "
+                     f"before the last landmark, tied ones twice) exceed "
                      f"{AIPW_MAX_CELLS:.0e} cells of the augmentation term (run "
-                     "causal_hcc.effects.aipw.aipw_survival on a machine with the memory).")
+                     "causal_hcc.effects.aipw.aipw_survival directly to compute it; its "
+                     "time grows with the cells).")
         return None
     sub = cohort.with_roles(covariates=tuple(covariates))
     # The PS model's warnings were raised by adjust's own fit; the AIPW's own statistical

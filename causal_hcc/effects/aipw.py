@@ -13,8 +13,9 @@ nuisance models (sum scale: se = sqrt(sum_j phi_j^2)). Every formula, and the tw
 riskRegression quirks mirrored here, are in ``tests/reference/estimands_AIPW_NOTES.md``.
 
 Everything is vectorised over patients and over the censoring jump times: the cost is
-O(n K) for K censoring times before the last landmark (the augmentation itself is an n x K
-sum), plus O(n log n) sorts.
+O(n K) for K distinct censoring times before the last landmark (the augmentation is an
+n x K sum, computed over blocks of patients, so memory stays bounded), plus O(n log n)
+sorts.
 """
 
 from __future__ import annotations
@@ -110,20 +111,31 @@ class CoxPredictor:
         w = weight * np.exp(-exb[:, None] * lam0) * exb[:, None]
         by_position = np.bincount(position.ravel(), weights=w.ravel(),
                                   minlength=self.cum_hazard.size)
-        return -(self._if_cum_hazard(by_position)
-                 + self.if_beta @ (design.T @ (w * lam0).sum(axis=1)))
+        return self.survival_if_from_sums(by_position, design.T @ (w * lam0).sum(axis=1))
+
+    def survival_if_from_sums(self, by_position, design_sum) -> np.ndarray:
+        """:meth:`survival_if_sum` from its two sums over (i, l): the weights
+        ``weight_il S(t_l | z_i) exp(z_i b)`` per grid position, and the same times
+        ``Lambda0(t_l) z_i`` (p-vector)."""
+        return -(self._if_cum_hazard(by_position) + self.if_beta @ design_sum)
 
     def hazard_if_sum(self, design, event_index, weight) -> np.ndarray:
         """sum_{i,l} weight_il IF_j[exp(z_i b) lambda(t_l)], t_l = event_times[event_index]."""
         exb = np.exp(design @ self.coef)
         fe = weight * exb[:, None]
         c = np.bincount(event_index, weights=fe.sum(axis=0), minlength=self.hazard.size)
+        return self.hazard_if_from_sums(
+            c, design.T @ (fe * self.hazard[event_index]).sum(axis=1))
+
+    def hazard_if_from_sums(self, c, design_sum) -> np.ndarray:
+        """:meth:`hazard_if_sum` from its two sums over (i, l): the weights
+        ``weight_il exp(z_i b)`` per event time, and the same times ``lambda(t_l) z_i``."""
         ev = self.own >= 0
         out = np.zeros(self.time.size)
         out[ev] = c[self.own[ev]] / self.s0[self.own[ev]]
         out -= self.risk * np.r_[0.0, np.cumsum(c * self.hazard / self.s0)][self.n_le]
         out -= self.if_beta @ (c @ (self.mean * self.hazard[:, None]))
-        return out + self.if_beta @ (design.T @ (fe * self.hazard[event_index]).sum(axis=1))
+        return out + self.if_beta @ design_sum
 
 
 def cox_predictor(fit, design, time, status, *, riskregression: bool = True) -> CoxPredictor:
@@ -178,6 +190,65 @@ def cox_predictor(fit, design, time, status, *, riskregression: bool = True) -> 
         score @ var, own, n_le)
 
 
+# ----------------------------------------------------------------------------- jumps
+@dataclass(frozen=True)
+class JumpColumns:
+    """The censoring jump list of the augmentation, one column per distinct entry.
+
+    riskRegression's list has one entry per censored patient (quirk 2), so a censoring
+    time shared by m patients is m identical terms except for G at the previous entry
+    (quirk 1: the first copy takes G at the previous distinct time, copies 2..m take G at
+    the time itself). The list is therefore stored as at most two columns per distinct
+    time: the first copy (multiplicity 1) and the other copies (multiplicity m - 1).
+    Every sum over the list is a sum over columns weighted by the multiplicity: the same
+    terms, so the same number up to summation order (multiplying by m instead of adding
+    m equal terms), while the work is per distinct time (<= 2 x #distinct censoring times
+    instead of #censored patients).
+    """
+
+    u: np.ndarray          # time of each column
+    prev: np.ndarray       # quirk 1: the list entry before it (0 for the first)
+    mult: np.ndarray       # entries of the full list the column stands for (float)
+    n_jump: np.ndarray     # columns at or before each landmark
+    full: np.ndarray       # the full list (riskRegression's, cut as it is)
+
+
+def jump_columns(time, status, times, riskregression: bool = True) -> JumpColumns:
+    """The jump list of :func:`aipw_core` for landmarks ``times``, by distinct entry."""
+    tau = np.asarray(times, float)
+    u = np.sort(time[status == 0])
+    if not riskregression:
+        u = np.unique(u)
+    # Cut after the last entry strictly before some min(T_i, tau) (the largest such stop
+    # is min(max T, max tau)).
+    if u.size and time.size and tau.size:
+        u = u[:int(np.searchsorted(u, min(time.max(), tau.max()), side="left"))]
+    else:
+        u = u[:0]
+    ud, first, counts = np.unique(u, return_index=True, return_counts=True)
+    prev_first = np.r_[0.0, u[:-1]][first]
+    idx = np.repeat(np.arange(ud.size), 1 + (counts > 1))
+    rest = np.zeros(idx.size, dtype=bool)
+    rest[1:] = idx[1:] == idx[:-1]
+    cu = ud[idx]
+    return JumpColumns(cu, np.where(rest, cu, prev_first[idx]),
+                       np.where(rest, counts[idx] - 1, 1).astype(float),
+                       np.searchsorted(cu, tau, side="right"), u)
+
+
+def augmentation_cells(time, status, times, riskregression: bool = True) -> int:
+    """Patients x jump columns of :func:`aipw_survival` at landmarks ``times``: the size
+    of the augmentation's work (its cost is about proportional, its memory is not)."""
+    time = timefix(time)
+    return int(time.size) * int(jump_columns(time, np.asarray(status), times,
+                                             riskregression).u.size)
+
+
+#: Patients x jump columns computed at once (rows are taken in blocks of this many cells,
+#: so that memory stays ~100 MB whatever n).
+CHUNK_CELLS = 1 << 20
+
+
 # ----------------------------------------------------------------------------- core
 @dataclass(frozen=True)
 class _Core:
@@ -198,6 +269,138 @@ def _ps_if(w_design, ps, ps_cov, arm):
     return apply
 
 
+@dataclass
+class _AugSums:
+    """Sums over patients of the augmentation's IF terms, accumulated block by block.
+
+    For arm a (weights w = 1{A = a} / pi_a) and landmark m, each IF term of the
+    augmentation is a survival_if_sum / hazard_if_sum whose weight is
+    w_i [F(tau_m | X_i) B_ik - D_ik] over the columns k before tau_m: linear, so it needs
+    only column sums over patients (per grid position) and per-patient sums over the
+    columns (through the design), accumulated here.
+    """
+
+    col: dict              # name -> (K, q) column sums
+    design: dict           # name -> (p, 2, nt) design sums
+
+
+def _augmentation(time, status, jumps, z_outcome, outcome, censoring, F_tau, weights,
+                  with_if: bool):
+    """Aug_i(tau) (n x nt), the cumulated integrand at each tau (n x nt) and, when
+    ``with_if``, the IF sums of the augmentation (:class:`_AugSums`), by row blocks."""
+    n, nt = F_tau.shape
+    u, mult, n_jump = jumps.u, jumps.mult, jumps.n_jump
+    K = u.size
+    before = (np.arange(K)[:, None] < n_jump[None, :]) * mult[:, None]    # (K, nt)
+    g_u, g_u_left = outcome.index(u), outcome.index(u, left=True)
+    gc_prev, gc_left = censoring.index(jumps.prev), censoring.index(u, left=True)
+    k_c = censoring.index(u) - 1
+    lam_u, lam_left = outcome.cum_hazard[g_u], outcome.cum_hazard[g_u_left]
+    lam_c_prev, lam_c_left = censoring.cum_hazard[gc_prev], censoring.cum_hazard[gc_left]
+    hc = censoring.hazard[k_c]
+    p_lam = {"2": before * lam_u[:, None], "3": before * lam_left[:, None],
+             "4": before * lam_c_left[:, None], "5": before * hc[:, None]}
+    eo_all = np.exp(z_outcome @ outcome.coef)
+    rc_all = censoring.risk
+    # S(u_k | Z_i) is computed once per distinct Lambda0(u_k) and gathered into its
+    # columns (copies of a tied time share it); 1 / (G S-) and G(u_k-) / G at the previous
+    # entry are single exponentials: exp(rc Lambda_c(prev) + eo Lambda0(u_k-)) and
+    # exp(-rc (Lambda_c(u_k-) - Lambda_c(prev))), the latter 1 for all but tied copies.
+    lam_o, inv_o = np.unique(lam_u, return_inverse=True)
+    step_c = lam_c_left - lam_c_prev
+    # Columns of each censored row's own time (where dM jumps): first to stop - 1.
+    cen_first = np.searchsorted(u, time, side="left")
+    cen_stop = np.where(status == 0, np.searchsorted(u, time, side="right"), cen_first)
+    n_risk = np.searchsorted(u, time, side="right")      # at risk: columns k < n_risk
+    cum_i = np.zeros((n, nt))
+    cum_fi = np.zeros((n, nt))
+    sums = _AugSums({}, {})
+    w_pair = np.column_stack(weights)                                    # (n, 2)
+    # Rows in time order: a block is at risk only in the columns before its last time,
+    # so the work is the at-risk triangle, not the whole n x K rectangle.
+    order = np.argsort(time, kind="stable")
+    step = max(1, CHUNK_CELLS // max(K, 1))
+    for lo in range(0, n, step):
+        s = order[lo:lo + step]
+        kk = int(n_risk[s].max())
+        if kk == 0:
+            continue
+        c = slice(0, kk)
+        eo, rc = eo_all[s, None], rc_all[s, None]
+        S_right = np.exp(-eo * lam_o[:inv_o[kk - 1] + 1])[:, inv_o[c]]   # S(u_k | Z_i)
+        F_u = 1 - S_right
+        # Q = 1{at risk} / (G S-); integ = dM Q with dM = 1{T_i = u_k, censored} - rc lambda_c
+        Q = np.exp(rc * lam_c_prev[c] + eo * lam_left[c])
+        Q[np.arange(kk) >= n_risk[s, None]] = 0.0
+        integ = Q * (-rc * hc[c])
+        for extra in (0, 1):            # a time has at most two columns (first, rest)
+            r = np.flatnonzero(cen_stop[s] - cen_first[s] > extra)
+            k = cen_first[s][r] + extra
+            integ[r, k] += Q[r, k]
+        cum_i[s] = integ @ before[c]
+        cum_fi[s] = (F_u * integ) @ before[c]
+        if not with_if:
+            continue
+        w2 = w_pair[s]                                      # (rows, 2)
+        wf = (w2[:, :, None] * F_tau[s][:, None, :]).reshape(-1, 2 * nt)
+        B3 = integ * eo
+        B4 = integ * rc
+        tied = np.flatnonzero(step_c[c] != 0)
+        if tied.size:
+            B4[:, tied] *= np.exp(-rc * step_c[tied])
+        B5 = Q * rc
+        terms = {"2": (B3 * S_right, None), "3": (B3, F_u * B3), "4": (B4, F_u * B4),
+                 "5": (B5, F_u * B5)}
+        design = {"2": z_outcome[s], "3": z_outcome[s], "4": censoring.design[s],
+                  "5": censoring.design[s]}
+        for name, (B, D) in terms.items():
+            pl = p_lam[name][c]
+            if D is None:               # weight w_i B_ik (no F(tau) factor)
+                col = B.T @ w2                                          # (kk, 2)
+                rows = (B @ pl)[:, None, :] * w2[:, :, None]            # (rows, 2, nt)
+            else:                       # weight w_i [F(tau_m | X_i) B_ik - D_ik]
+                col = np.hstack([B.T @ wf, D.T @ w2])                   # (kk, 2 nt + 2)
+                rows = (F_tau[s] * (B @ pl) - D @ pl)[:, None, :] * w2[:, :, None]
+            d = np.einsum("ip,iam->pam", design[name], rows)
+            if name not in sums.col:
+                sums.col[name] = np.zeros((K, col.shape[1]))
+                sums.design[name] = np.zeros_like(d)
+            sums.col[name][c] += col
+            sums.design[name] += d
+    aug = F_tau * cum_i - cum_fi
+    return aug, cum_i, sums, (g_u, g_u_left, gc_left, k_c)
+
+
+def _aug_if(a, m, jumps, sums, positions, outcome, censoring, nt) -> np.ndarray:
+    """sum over patients of the augmentation's IF terms for arm a at landmark m."""
+    g_u, g_u_left, gc_left, k_c = positions
+    k = slice(0, int(jumps.n_jump[m]))
+    mult = jumps.mult[k]
+
+    def column(name):           # per-column weight sums of arm a at landmark m
+        c = sums.col[name]
+        if c.shape[1] == 2:
+            return c[k, a] * mult
+        return (c[k, a * nt + m] - c[k, 2 * nt + a]) * mult
+
+    def by_position(index, values, size):
+        return np.bincount(index[k], weights=values, minlength=size)
+
+    out = outcome.survival_if_from_sums(by_position(g_u, column("2"),
+                                                    outcome.cum_hazard.size),
+                                        sums.design["2"][:, a, m])
+    out -= outcome.survival_if_from_sums(by_position(g_u_left, column("3"),
+                                                     outcome.cum_hazard.size),
+                                         sums.design["3"][:, a, m])
+    out -= censoring.survival_if_from_sums(by_position(gc_left, column("4"),
+                                                       censoring.cum_hazard.size),
+                                           sums.design["4"][:, a, m])
+    out -= censoring.hazard_if_from_sums(by_position(k_c, column("5"),
+                                                     censoring.hazard.size),
+                                         sums.design["5"][:, a, m])
+    return out
+
+
 def aipw_core(time, status, treated, z_outcome, outcome, censoring, w_design, ps, ps_cov,
               times, estimator: str = "aipw", *, riskregression: bool = True) -> _Core:
     """Array-level AIPW / IPTW / g-formula risks and their influence functions.
@@ -205,52 +408,40 @@ def aipw_core(time, status, treated, z_outcome, outcome, censoring, w_design, ps
     ``z_outcome`` is the Cox design with the treatment in column 0; the censoring model
     uses the same design (``censoring`` None: no censoring, G = 1). ``outcome`` and
     ``censoring`` are :class:`CoxPredictor`. Returns risks (not survival).
+
+    The augmentation runs over the censoring jump list by distinct entry
+    (:class:`JumpColumns`) and over patients in blocks: its cost is O(n K) for K
+    distinct censoring times before the last landmark, with O(K) memory per patient
+    block; its IF terms are column and row sums of that work (:class:`_AugSums`).
     """
     n = time.size
     tau = np.asarray(times, float)
     nt = tau.size
-    cen_status = 1 - status
     stop = np.minimum(time[:, None], tau[None, :])
     if censoring is not None:
-        u = np.sort(time[cen_status == 1])
-        if not riskregression:
-            u = np.unique(u)
-        # Jump list cut after the last entry strictly before some min(T_i, tau).
-        u = u[:int(np.searchsorted(u, stop, side="left").max())]
+        jumps = jump_columns(time, status, tau, riskregression)
         rc = censoring.risk
         g_s = censoring.index(stop, left=True)          # G(min(T_i, tau)-)
         G = np.exp(-rc[:, None] * censoring.cum_hazard[g_s])
     else:
-        u = np.zeros(0)
-        rc = np.zeros(n)
+        jumps = None
         g_s = np.zeros((n, nt), dtype=np.int64)
         G = np.ones((n, nt))
-    n_jump = (u[None, :] <= tau[:, None]).sum(axis=1)
     Y = ((time[:, None] <= tau) & (status == 1)[:, None]).astype(float)
     C = 1.0 - ((time[:, None] <= tau) & (status == 0)[:, None])
     WC = C / G
     g_tau = outcome.index(tau)
     F_tau = 1 - outcome.survival(z_outcome, g_tau)
-    g_u = outcome.index(u)
-    g_u_left = outcome.index(u, left=True)
-    F_u = 1 - outcome.survival(z_outcome, g_u)
-    S_u = outcome.survival(z_outcome, g_u_left)
-    if censoring is not None and u.size:
-        gc_prev = censoring.index(np.r_[0.0, u[:-1]])     # quirk 1: previous list entry
-        gc_left = censoring.index(u, left=True)
-        k_c = censoring.index(u) - 1
-        G_u = np.exp(-rc[:, None] * censoring.cum_hazard[gc_prev][None, :])
-        dM = ((time[:, None] == u[None, :]) & (status == 0)[:, None]) \
-            - rc[:, None] * censoring.hazard[k_c][None, :]
-    else:
-        gc_left = k_c = np.zeros(0, dtype=np.int64)
-        G_u = dM = np.zeros((n, 0))
-    at_risk = time[:, None] >= u[None, :]
-    integ = np.where(at_risk, dM / (G_u * S_u), 0.0)
-    cum_i = np.hstack([np.zeros((n, 1)), np.cumsum(integ, axis=1)])
-    cum_fi = np.hstack([np.zeros((n, 1)), np.cumsum(F_u * integ, axis=1)])
-    aug = F_tau * cum_i[:, n_jump] - cum_fi[:, n_jump]
     ps_if = _ps_if(w_design, ps, ps_cov, treated)
+    arm_w = [(treated == a).astype(float) / (ps if a == 1 else 1 - ps) for a in (0, 1)]
+    if jumps is not None and jumps.u.size:
+        aug, cum_i, sums, positions = _augmentation(
+            time, status, jumps, z_outcome, outcome, censoring, F_tau, arm_w,
+            estimator == "aipw")
+        n_jump = jumps.n_jump
+    else:
+        aug = cum_i = np.zeros((n, nt))
+        n_jump = np.zeros(nt, dtype=np.int64)
     risk = np.full((2, nt), np.nan)
     iid = np.zeros((n, nt, 2))
     psi_all = np.zeros((n, nt, 2))
@@ -285,26 +476,16 @@ def aipw_core(time, status, treated, z_outcome, outcome, censoring, w_design, ps
                         censoring.design, g_s[:, m][:, None],
                         (-w * Y[:, m] * C[:, m] / G[:, m] ** 2)[:, None])
             if estimator == "aipw" and n_jump[m] > 0:
-                k = slice(0, n_jump[m])
                 col -= outcome.survival_if_sum(z_outcome, g_tau[m],
-                                               (w * cum_i[:, n_jump[m]])[:, None])
-                col += outcome.survival_if_sum(z_outcome, g_u[k][None, :],
-                                               w[:, None] * integ[:, k])
-                base = (F_tau[:, m, None] - F_u[:, k]) * integ[:, k]
-                col -= outcome.survival_if_sum(z_outcome, g_u_left[k][None, :],
-                                               w[:, None] * base / S_u[:, k])
-                col -= censoring.survival_if_sum(censoring.design, gc_left[k][None, :],
-                                                 w[:, None] * base / G_u[:, k])
-                col -= censoring.hazard_if_sum(
-                    censoring.design, k_c[k],
-                    w[:, None] * np.where(at_risk[:, k], (F_tau[:, m, None] - F_u[:, k])
-                                          / (S_u[:, k] * G_u[:, k]), 0.0))
+                                               (w * cum_i[:, m])[:, None])
+                col += _aug_if(a, m, jumps, sums, positions, outcome, censoring, nt)
             phi[:, m] += col / n
         risk[a] = mu
         iid[:, :, a] = phi
         psi_all[:, :, a] = psi
     terms = {"Y": Y, "G": G, "ipcw_weight": WC, "aug": aug, "risk_cf_control": cf[0],
-             "risk_cf_treated": cf[1], "censoring_times": u}
+             "risk_cf_treated": cf[1],
+             "censoring_times": jumps.full if jumps is not None else np.zeros(0)}
     return _Core(risk, iid, psi_all, terms)
 
 

@@ -6,6 +6,7 @@ specification grid and the subgroup analyses, so their numbers are the same comp
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -71,6 +72,48 @@ class EffectEstimate:
         return dict(vars(self), covariates=list(self.covariates))
 
 
+# ----------------------------------------------------------------------------- recording
+@dataclass(frozen=True)
+class FitRecord:
+    """A treatment-only Cox fit made by :func:`cox_effect` (inside :func:`recording_fits`):
+    its inputs as passed (full length, weight-0 rows included) and what leave-one-out
+    influence needs, so that :mod:`causal_hcc.identification` does not refit it."""
+
+    time: np.ndarray
+    event: np.ndarray
+    treated: np.ndarray
+    weights: np.ndarray | None
+    strata: np.ndarray | None
+    coef: float                 # log HR
+    dfbeta: np.ndarray          # weighted dfbeta of the log HR, rows with weight > 0
+
+    def matches(self, time, event, treated, weights, strata) -> bool:
+        """Whether this is the fit of exactly these inputs (same values)."""
+        same = (lambda a, b: (a is None and b is None) or (
+            a is not None and b is not None and np.array_equal(np.asarray(a), np.asarray(b))))
+        w_mine = np.ones(len(self.time)) if self.weights is None else self.weights
+        w_other = np.ones(len(time)) if weights is None else weights
+        return (same(self.time, time) and same(self.event, event)
+                and same(self.treated, treated) and same(w_mine, w_other)
+                and same(self.strata, strata))
+
+
+_RECORDING: list | None = None
+
+
+@contextmanager
+def recording_fits():
+    """Collect a :class:`FitRecord` of every treatment-only fit :func:`cox_effect` makes in
+    the block (yields the list): adjust hands them to the identification checks, whose
+    leave-one-out influence starts from the same fit."""
+    global _RECORDING
+    outer, _RECORDING = _RECORDING, []
+    try:
+        yield _RECORDING
+    finally:
+        _RECORDING = outer
+
+
 # ----------------------------------------------------------------------------- models
 def cox_effect(method, estimand, description, time, event, x, names, *, weights=None,
                strata=None, cluster=None, robust=False, treated=None,
@@ -110,6 +153,9 @@ def cox_effect(method, estimand, description, time, event, x, names, *, weights=
                   weights=None if weights is None else w[keep],
                   strata=None if strata is None else np.asarray(strata)[keep],
                   cluster=None if cluster is None else np.asarray(cluster)[keep], robust=robust)
+    if _RECORDING is not None and x.shape[1] == 1:
+        _RECORDING.append(FitRecord(time, event, x[:, 0], weights, strata,
+                                    float(fit.coef[0]), fit.dfbeta()[:, 0]))
     return EffectEstimate(hr=float(fit.hr[0]), ci_lower=float(fit.ci_lower[0]),
                           ci_upper=float(fit.ci_upper[0]), p_value=float(fit.p[0]),
                           se_log_hr=float(fit.se[0]), variance=fit.variance_type, **common)

@@ -31,7 +31,7 @@ from causal_hcc._numeric import z_value
 from causal_hcc.errors import ConvergenceWarning, NotEstimableError, SeparationWarning
 from causal_hcc.survival.risk_sets import (LikelihoodTerms, RiskSets, group_codes, group_sum,
                                            likelihood_terms, risk_sets, score_residuals,
-                                           timefix)
+                                           time_order, timefix)
 
 TIES = ("efron", "breslow")
 SEPARATION_REMEDY = ("Remedy: drop the covariate or merge its levels, or fit a "
@@ -219,9 +219,11 @@ def _check_estimable(rs: RiskSets, names, info0) -> None:
 def _warn_empty_levels(event, x, names) -> None:
     """A binary covariate with no events at one level: the estimate runs off to infinity."""
     for j, name in enumerate(names):
-        levels = np.unique(x[:, j])
-        if levels.size != 2:
+        # Exactly two distinct values (min and max), without sorting the column.
+        lo, hi = x[:, j].min(), x[:, j].max()
+        if lo == hi or not ((x[:, j] == lo) | (x[:, j] == hi)).all():
             continue
+        levels = (lo, hi)
         for level in levels:
             at = x[:, j] == level
             if event[at].sum() == 0:
@@ -322,7 +324,8 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
         raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
     time, event, x, w, names = check_inputs(time, event, covariates, weights, names)
     n, p = x.shape
-    rs = risk_sets(timefix(time), event, x, w, group_codes(strata, n), ties)
+    fixed, order = time_order(time)
+    rs = risk_sets(fixed, event, x, w, group_codes(strata, n), ties, order)
     tm0 = likelihood_terms(np.zeros(p), rs)
     _check_estimable(rs, names, tm0.info)
     _warn_empty_levels(event, x, names)

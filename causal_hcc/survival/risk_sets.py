@@ -83,9 +83,37 @@ class RiskSets:
     wx_dead: np.ndarray        # sum over events of w x (the constant part of the score)
 
 
-def risk_sets(time, event, x, weight, stratum, ties) -> RiskSets:
-    """Sort by (stratum, time), centre the covariates, and index blocks, groups and slots."""
-    order = np.lexsort((time, stratum))
+def time_order(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(timefix(time), order)``: the fixed times and their stable sort order, with one
+    sort (``timefix`` alone sorts the distinct times; here the same sort serves both)."""
+    time = np.asarray(time, dtype=float)
+    order = np.argsort(time, kind="stable")
+    t = time[order]
+    finite = t[np.isfinite(t)]
+    uniq = finite[np.r_[True, finite[1:] != finite[:-1]]] if finite.size else finite
+    if uniq.size < 2:
+        return time, order
+    gap = np.diff(uniq)
+    tied = (gap <= TIMEFIX_TOL) | (gap / np.mean(np.abs(uniq)) <= TIMEFIX_TOL)
+    if not tied.any():
+        return time, order
+    fixed = timefix(time)          # rare: times merged, so ties (and the order) change
+    return fixed, np.argsort(fixed, kind="stable")
+
+
+def risk_sets(time, event, x, weight, stratum, ties, time_sorted=None) -> RiskSets:
+    """Sort by (stratum, time), centre the covariates, and index blocks, groups and slots.
+
+    ``time_sorted``: the stable sort order of ``time`` when already known
+    (:func:`time_order`); with strata it is refined by a stable sort on the stratum, which
+    gives the same order as sorting by (stratum, time) at once.
+    """
+    if time_sorted is None:
+        order = np.lexsort((time, stratum))
+    elif stratum.size and stratum.max() > 0:
+        order = time_sorted[np.argsort(stratum[time_sorted], kind="stable")]
+    else:
+        order = time_sorted
     t, d, s = time[order], event[order], stratum[order]
     w, xs = weight[order], x[order]
     means = xs.mean(axis=0)     # R centres covariates for numerical stability
