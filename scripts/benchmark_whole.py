@@ -152,9 +152,18 @@ def whole_commands(args) -> int:
                   .strip(), 76, causal_hcc("adjust", "--bootstrap", str(n_boot), *figures,
                                            "--quiet", "--out", str(tmp / "adjust")))]
         if not quick:
+            # Without figures too: how much of each command is drawing.
+            cases.append(("adjust_nofig", f"causal-hcc adjust --bootstrap {n_boot} --formats "
+                          "none", 76, causal_hcc("adjust", "--bootstrap", str(n_boot),
+                                                 "--formats", "none", "--quiet", "--out",
+                                                 str(tmp / "adjust_nofig"))))
             cases.append(("report", f"causal-hcc report --bootstrap {n_boot} (full grid)", 76,
                           causal_hcc("report", "--bootstrap", str(n_boot), "--quiet",
                                      "--out", str(tmp / "report"))))
+            cases.append(("report_nofig", f"causal-hcc report --bootstrap {n_boot} --formats "
+                          "none", 76, causal_hcc("report", "--bootstrap", str(n_boot),
+                                                 "--formats", "none", "--quiet", "--out",
+                                                 str(tmp / "report_nofig"))))
         registry = registry_csv(tmp, rows)
         cases.append(("registry", "causal-hcc adjust --bootstrap 0 --formats none", rows,
                       causal_hcc("adjust", "--data", str(registry), *REGISTRY_ROLES,
