@@ -19,7 +19,7 @@ from causal_hcc.effects.estimate import (EffectEstimate, cohort_arrays, cox_effe
 from causal_hcc.errors import NotEstimableError
 from causal_hcc.matching import MatchedSample, match_on_logit, match_weights
 from causal_hcc.matching_strata import (STRATA_ESTIMANDS, STRATA_METHODS, StrataSample,
-                                        stratum_match)
+                                        stratum_matches)
 from causal_hcc.propensity import PropensityModel
 from causal_hcc.survival.cox_many import fit_cox_many
 
@@ -218,17 +218,18 @@ def strata_rows(cohort: Cohort, propensity: PropensityModel, *,
     samples: dict[tuple[str, str], StrataSample] = {}
     rows = []
     for method in methods:
+        # One call per method: the exact / CEM strata are the same for every estimand.
+        made = stratum_matches(cohort, method, estimands, propensity=propensity)
         for estimand in estimands:
             desc = (f"weighted Cox after {STRATA_DESCRIPTION[method]} (MatchIt "
                     f"weights.subclass, {estimand}), robust SE")
-            try:
-                s = stratum_match(cohort, method, estimand, propensity=propensity)
-            except NotEstimableError as err:
+            s = made[estimand]
+            if isinstance(s, NotEstimableError):
                 rows.append(not_estimable(dict(method=method, estimand=estimand,
                                                description=desc, n_treated=0, n_control=0,
                                                events=0,
                                                comparison=cohort.labels.comparison),
-                                          str(err)))
+                                          str(s)))
                 continue
             samples[(method, estimand)] = s
             rows.append(cox_effect(method, s.estimand, desc, time, event, x1, n1,
