@@ -149,8 +149,11 @@ def _merge(rest, below, above, pvals, s, cal, tie, partners, out_f, out_p):
     ``above``: positions, nearest first), below on ``dl <= dr + tie``: the loop's
     comparisons on the same floats. Appends the pairs; returns how many were taken below
     and above."""
-    dl = np.abs(pvals[below] - s).tolist()
-    dr = np.abs(pvals[above] - s).tolist()
+    dl = np.abs(pvals[below] - s)
+    dr = np.abs(pvals[above] - s)
+    if len(rest) > SMALL:
+        return _merge_sorted(rest, below, above, dl, dr, cal, tie, partners, out_f, out_p)
+    dl, dr = dl.tolist(), dr.tolist()
     inf = float("inf")
     i = j = 0
     side = []
@@ -168,6 +171,22 @@ def _merge(rest, below, above, pvals, s, cal, tie, partners, out_f, out_p):
     out_p.append(partners[below[:i]])
     out_f.append(rest[:len(side)][~side])
     out_p.append(partners[above[:j]])
+    return i, j
+
+
+def _merge_sorted(rest, below, above, dl, dr, cal, tie, partners, out_f, out_p):
+    """:func:`_merge` by sorting: both distance lists ascend, so below item i precedes
+    the above items with dr + tie < dl_i, and above item j the below items with
+    dl <= dr_j + tie (the same floats and comparisons as the loop)."""
+    dl = dl[:np.searchsorted(dl, cal, side="right")]      # outside the caliper: none
+    dr = dr[:np.searchsorted(dr, cal, side="right")]
+    dr_tie = dr + tie
+    at_below = np.arange(len(dl)) + np.searchsorted(dr_tie, dl, side="left")
+    at_above = np.arange(len(dr)) + np.searchsorted(dl, dr_tie, side="right")
+    i = int(np.sum(at_below < len(rest)))
+    j = int(np.sum(at_above < len(rest)))
+    out_f += [rest[at_below[:i]], rest[at_above[:j]]]
+    out_p += [partners[below[:i]], partners[above[:j]]]
     return i, j
 
 

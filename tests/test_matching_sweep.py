@@ -10,6 +10,8 @@
 Randomised locally, derandomised in CI (tests/conftest.py), as the other property tests.
 """
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
@@ -73,13 +75,16 @@ def test_sweep_applies_to_a_registry_like_score():
     """Many patients per distinct score: the sweep runs (and agrees with the loop)."""
     rng = np.random.default_rng(1)
     score = rng.normal(size=40)[rng.integers(0, 40, 4000)]
-    treated = rng.random(4000) < 0.4
     members = np.arange(4000)
-    for order in ("largest", "smallest"):
-        pairs = sweep_match(score, treated, members, order == "largest", 0.1,
+    # 40% treated: levels bracket-matched with numpy; 90%: hundreds of focal patients of
+    # a level left to the merge across levels (its sorted form).
+    for share, order, caliper in itertools.product((0.4, 0.9), ("largest", "smallest"),
+                                                   (0.1, None)):
+        treated = rng.random(4000) < share
+        pairs = sweep_match(score, treated, members, order == "largest", caliper,
                             _tie(score, members))
         assert pairs is not None
-        mm = _loop_matrix(score, treated, None, 0.1, order)
+        mm = _loop_matrix(score, treated, None, caliper, order)
         t_rows = np.flatnonzero(treated)
         assert sorted(zip(*(a.tolist() for a in pairs))) == sorted(
             (int(t), int(c)) for t, c in zip(t_rows, mm[:, 0]) if c >= 0)
