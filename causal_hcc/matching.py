@@ -30,7 +30,8 @@ from causal_hcc.errors import CohortError, NotEstimableError
 # The weights, subclasses and the caliper's SD live with the algorithms (the bootstrap's
 # lean path, match_weights, needs them without a MatchedSample); importable from here.
 from causal_hcc.matching_algorithms import (MATCHIT_ORDER, _subclass,  # noqa: F401
-                                           greedy_match, logit_sd, match_weights,
+                                           greedy_match, greedy_matrix, logit_sd,
+                                           match_weights,
                                            matching_weights, optimal_match, set_weights,
                                            tied_match)
 from causal_hcc.propensity import PropensityModel
@@ -387,13 +388,15 @@ def match_on_logit(logit_ps, treated, *, method: str = "nearest", ratio: int = 1
             found = optimal_match(score, is_focal, strata, ratio, caliper)
             order_used = "n/a (optimal)"
         else:
-            found = greedy_match(score, is_focal, strata, ratio, caliper, replace, order,
-                                 seed)
+            found = None
+            mm = greedy_matrix(score, is_focal, strata, ratio, caliper, replace, order,
+                               seed)
             order_used = order
-        mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
-        for i, t in enumerate(f_rows):
-            got = found.get(int(t), [])
-            mm[i, :len(got)] = got
+        if found is not None:
+            mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
+            for i, t in enumerate(f_rows):
+                got = found.get(int(t), [])
+                mm[i, :len(got)] = got
         any_match = bool(np.any(mm >= 0))
     if not any_match:
         where = ("" if caliper is None else f" within the caliper ({caliper_sd:g} SD of the "

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from causal_hcc.matching_sweep import sweep_match
+
 MAX_OPTIMAL_CELLS = 50_000_000   # treated x ratio x control cost-matrix entries
 # Distances equal in exact arithmetic (e.g. controls one year older and one year younger
 # than the treated patient) differ by a few ulps in floating point; within this relative
@@ -28,27 +30,79 @@ def greedy_match(score, is_treated, strata, ratio, caliper, replace, order, seed
     """Greedy nearest-neighbour matching, treated taken in ``order``, within each stratum.
 
     ``score`` and ``is_treated`` are per row; ``strata`` integer codes or None; ``caliper``
-    in score units or None. Returns ``{treated row: [control rows]}`` (MatchIt's pairs).
+    in score units or None. Returns ``{treated row: [control rows]}`` (MatchIt's pairs),
+    stratum by stratum, in the order they chose; :func:`greedy_matrix` gives the same as
+    arrays.
+    """
+    mm = greedy_matrix(score, is_treated, strata, ratio, caliper, replace, order, seed)
+    t_rows = np.flatnonzero(is_treated)
+    index = np.empty(len(score), dtype=np.int64)
+    index[t_rows] = np.arange(len(t_rows))
+    t_order = _focal_order(score, is_treated, order, seed)
+    return {t: [c for c in mm[index[t]].tolist() if c >= 0]
+            for _, t_sub in _strata_groups(strata, len(score), t_order)
+            for t in t_sub.tolist()}
+
+
+def greedy_matrix(score, is_treated, strata, ratio, caliper, replace, order, seed):
+    """:func:`greedy_match` as a match matrix: row i holds the partners (rows, in the order
+    chosen) of the i-th treated row in row order, -1 = none; shape (n treated, ratio).
+
+    1:1 without replacement in order "largest" or "smallest" (the defaults) goes through
+    :func:`causal_hcc.matching_sweep.sweep_match` where it applies: the same pairs by a
+    loop over the distinct scores instead of the patients.
     """
     t_rows = np.flatnonzero(is_treated)
+    mm = np.full((len(t_rows), ratio), -1, dtype=np.int64)
+    index = np.empty(len(score), dtype=np.int64)
+    index[t_rows] = np.arange(len(t_rows))
+    t_order = _focal_order(score, is_treated, order, seed)
+    for members, t_sub in _strata_groups(strata, len(score), t_order):
+        pairs = None
+        if ratio == 1 and not replace and order in ("largest", "smallest"):
+            pairs = sweep_match(score, is_treated, members, order == "largest", caliper,
+                                _tie(score, members))
+        if pairs is None:
+            pairs = _greedy_stratum(score, is_treated, members, t_sub, ratio, caliper,
+                                    replace)
+        f, slot, p = pairs if len(pairs) == 3 else (pairs[0], 0, pairs[1])
+        mm[index[f], slot] = p
+    return mm
+
+
+def _focal_order(score, is_treated, order, seed):
+    """The treated rows in the order they choose."""
+    t_rows = np.flatnonzero(is_treated)
     if order == "largest":
-        t_order = t_rows[np.argsort(-score[t_rows], kind="stable")]
-    elif order == "smallest":
-        t_order = t_rows[np.argsort(score[t_rows], kind="stable")]
-    elif order == "random":
-        t_order = t_rows[np.random.default_rng(seed).permutation(len(t_rows))]
-    else:
-        t_order = t_rows
+        return t_rows[np.argsort(-score[t_rows], kind="stable")]
+    if order == "smallest":
+        return t_rows[np.argsort(score[t_rows], kind="stable")]
+    if order == "random":
+        return t_rows[np.random.default_rng(seed).permutation(len(t_rows))]
+    return t_rows
+
+
+def _strata_groups(strata, n, t_order):
+    """(member rows ascending, treated rows of ``t_order`` in that order) per stratum, by
+    ascending stratum code; one group of everyone when ``strata`` is None."""
     if strata is None:
-        return _greedy_stratum(score, is_treated, np.arange(len(score)), t_order, ratio,
-                               caliper, replace)
-    found = {}
-    for code in np.unique(strata):
-        members = np.flatnonzero(strata == code)
-        found.update(_greedy_stratum(score, is_treated, members,
-                                     t_order[strata[t_order] == code], ratio, caliper,
-                                     replace))
-    return found
+        yield np.arange(n), t_order
+        return
+    strata = np.asarray(strata)
+    by_code = np.argsort(strata, kind="stable")            # rows ascending within a code
+    codes = strata[by_code]
+    cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    t_by_code = t_order[np.argsort(strata[t_order], kind="stable")]  # keeps t_order
+    t_codes = strata[t_by_code]
+    for members in np.split(by_code, cuts):
+        code = strata[members[0]]
+        yield members, t_by_code[np.searchsorted(t_codes, code, side="left"):
+                                 np.searchsorted(t_codes, code, side="right")]
+
+
+def _tie(score, members) -> float:
+    """The tie tolerance of a stratum: TIE_TOLERANCE relative to its largest |score|."""
+    return TIE_TOLERANCE * max(1.0, float(np.max(np.abs(score[members]))))
 
 
 class _Available:
@@ -86,23 +140,26 @@ class _Available:
 
 
 def _greedy_stratum(score, is_treated, members, treated_order, ratio, caliper, replace):
-    """Match the treated of one stratum; returns {treated row: [control rows]}."""
+    """Match the treated of one stratum, one at a time in ``treated_order``; returns
+    (treated rows, slots, control rows) of the pairs. A treated patient without a partner
+    in round r gets none later (partners only move away), so a pair of round r is in
+    slot r."""
     merged = members[np.argsort(score[members], kind="stable")]  # ties: lower row first
     rank = np.empty(len(score), dtype=np.int64)
     rank[merged] = np.arange(len(merged))
     controls = merged[~is_treated[merged]]
     cvals = score[controls]
     m = len(controls)
-    found: dict[int, list[int]] = {int(t): [] for t in treated_order}
+    out_f, out_s, out_p = [], [], []
     if m == 0 or len(treated_order) == 0:
-        return found
+        return (np.array(out_f, dtype=np.int64),) * 3
     cal = np.inf if caliper is None else caliper
-    tie = TIE_TOLERANCE * max(1.0, float(np.max(np.abs(score[members]))))
+    tie = _tie(score, members)
     ins = np.searchsorted(rank[controls], rank[treated_order])
     if replace:
         s = score[treated_order]
         lp, rp = ins - 1, ins.copy()
-        for _ in range(ratio):
+        for r in range(ratio):
             dl = np.where(lp >= 0, np.abs(cvals[np.maximum(lp, 0)] - s), np.inf)
             dr = np.where(rp < m, np.abs(cvals[np.minimum(rp, m - 1)] - s), np.inf)
             dl[dl > cal] = np.inf
@@ -110,18 +167,20 @@ def _greedy_stratum(score, is_treated, members, treated_order, ratio, caliper, r
             take_left = np.isfinite(dl) & (dl <= dr + tie)
             take_right = ~take_left & np.isfinite(dr)
             chosen = np.where(take_left, lp, np.where(take_right, rp, -1))
-            for t, c in zip(treated_order, chosen):
-                if c >= 0:
-                    found[int(t)].append(int(controls[c]))
+            got = chosen >= 0
+            out_f.append(treated_order[got])
+            out_s.append(np.full(int(got.sum()), r, dtype=np.int64))
+            out_p.append(controls[chosen[got]])
             lp = lp - take_left
             rp = rp + take_right
-        return found
+        return tuple(np.concatenate(c) for c in (out_f, out_s, out_p))
     avail = _Available(m)
     ins = ins.tolist()
     svals = score[treated_order].tolist()
     cv = cvals.tolist()
-    for _ in range(ratio):
-        for t, j, s in zip(treated_order.tolist(), ins, svals):
+    t_list = treated_order.tolist()
+    for r in range(ratio):
+        for t, j, s in zip(t_list, ins, svals):
             left = avail.find_left(j - 1)
             right = avail.find_right(j)
             dl = abs(cv[left] - s) if left >= 0 else np.inf
@@ -131,11 +190,16 @@ def _greedy_stratum(score, is_treated, members, treated_order, ratio, caliper, r
             if dl == np.inf and dr == np.inf:
                 continue
             pick = left if dl <= dr + tie else right   # ties go left (lower score)
-            found[t].append(int(controls[pick]))
+            out_f.append(t)
+            out_s.append(r)
+            out_p.append(pick)
             avail.remove(pick)
             if avail.count == 0:
-                return found
-    return found
+                break
+        if avail.count == 0:
+            break
+    return (np.array(out_f, dtype=np.int64), np.array(out_s, dtype=np.int64),
+            controls[np.array(out_p, dtype=np.int64)])
 
 
 # ---------------------------------------------------------------- optimal
@@ -190,15 +254,14 @@ def _tied_lists(score, is_focal, strata, ratio, caliper, replace, order, seed):
         return _tied_stratum(score, is_focal, np.arange(len(score)), ratio, caliper, replace,
                              order, rng)
     out = []
-    for code in np.unique(strata):
-        members = np.flatnonzero(strata == code)
+    for members, _ in _strata_groups(strata, len(score), np.empty(0, dtype=np.int64)):
         out.extend(_tied_stratum(score, is_focal, members, ratio, caliper, replace, order,
                                  rng))
     return out
 
 
 def _levels_of_stratum(score, is_focal, members):
-    """The levels of one stratum in one pass over its sorted scores: sorted scores closer
+    """The levels of one stratum from its sorted scores (numpy, no loop): sorted scores closer
     than ``tol`` to their neighbour are one level (single linkage), whose value is its
     smallest score; so the levels depend on the multiset of scores, never on row order.
 
@@ -213,29 +276,28 @@ def _levels_of_stratum(score, is_focal, members):
     starts = np.empty(ordered.size, dtype=bool)
     starts[0] = True
     np.greater(np.diff(ordered), tol, out=starts[1:])
-    f_vals, f_rows, n_vals, n_rows, below = [], [], [], [], []
-    level_value = cur_f = cur_n = None
-    for row, focal, start, value in zip(members[srt].tolist(), is_focal[members][srt].tolist(),
-                                        starts.tolist(), ordered.tolist()):
-        if start:       # a level's value is its smallest score, as score_levels
-            level_value, cur_f, cur_n, n_before = value, None, None, len(n_vals)
-        if focal:
-            if cur_f is None:
-                cur_f = []
-                f_vals.append(level_value)
-                f_rows.append(cur_f)
-                below.append(n_before)
-            cur_f.append(row)
-        else:
-            if cur_n is None:
-                cur_n = []
-                n_vals.append(level_value)
-                n_rows.append(cur_n)
-            cur_n.append(row)
-    for group in (*f_rows, *n_rows):
-        if len(group) > 1:
-            group.sort()
+    level = np.cumsum(starts) - 1                    # level number per sorted score
+    level_value = ordered[starts]                    # a level's value: its smallest score
+    rows = members[srt]
+    focal = is_focal[members][srt]
+    f_level, f_vals, f_rows = _rows_by_level(level[focal], rows[focal], level_value)
+    n_level, n_vals, n_rows = _rows_by_level(level[~focal], rows[~focal], level_value)
+    below = np.searchsorted(n_level, f_level).tolist()
     return tol, f_vals, f_rows, n_vals, n_rows, below
+
+
+def _rows_by_level(level, rows, level_value):
+    """(levels present, their values, their rows ascending) as lists, levels ascending."""
+    # ``level`` ascends already; rows ascend within a level unless it holds several
+    # distinct scores (then a stable sort by row within level is needed).
+    step = np.diff(rows)
+    if np.any((step < 0) & (np.diff(level) == 0)):
+        by = np.lexsort((rows, level))
+        level, rows = level[by], rows[by]
+    cut = np.flatnonzero(level[1:] != level[:-1]) + 1
+    present = level[np.r_[0, cut]] if level.size else level
+    return (present, level_value[present].tolist(),
+            [part.tolist() for part in np.split(rows, cut)] if rows.size else [])
 
 
 def _tied_stratum(score, is_focal, members, ratio, caliper, replace, order, rng):
@@ -323,24 +385,17 @@ def match_weights(logit_ps, treated, *, caliper_sd=0.2, ratio: int = 1, replace=
     if ties == "all":
         sets = _tied_lists(score, is_focal, None, ratio, caliper, replace, order, seed)
         return _set_weights_flat(sets, is_focal) if sets else None
-    found = greedy_match(score, is_focal, None, ratio, caliper, replace, order, seed)
+    mm = greedy_matrix(score, is_focal, None, ratio, caliper, replace, order, seed)
+    if not np.any(mm >= 0):
+        return None
     if ratio == 1 and not replace:
         # 1:1 without replacement: matching_weights gives every matched patient 1.0 (the
         # partners' scale factor is m / m = 1.0 exactly): set them directly.
-        pairs = [(t, got[0]) for t, got in found.items() if got]
-        if not pairs:
-            return None
+        got = mm[:, 0] >= 0
         weights = np.zeros(len(score))
-        weights[np.array(pairs, dtype=np.int64).ravel()] = 1.0
+        weights[np.flatnonzero(is_focal)[got]] = 1.0
+        weights[mm[got, 0]] = 1.0
         return weights
-    f_rows = np.flatnonzero(is_focal)
-    mm = np.full((len(f_rows), ratio), -1, dtype=np.int64)
-    for i, t in enumerate(f_rows.tolist()):
-        got = found.get(t)
-        if got:
-            mm[i, :len(got)] = got
-    if not np.any(mm >= 0):
-        return None
     return matching_weights(mm, is_focal.astype(int))
 
 

@@ -124,8 +124,9 @@ def ps_subclasses(ps, treated, estimand: str, n_sub: int = N_SUBCLASSES):
     sub = np.searchsorted(levels, raw) + 1
     k = len(levels)
     scooted = False
-    arms_in_class = {(t, s) for t, s in zip(treated, sub)}
-    if any((t, s) not in arms_in_class for t in (0, 1) for s in range(1, k + 1)):
+    arms_in_class = np.zeros((2, k + 1), dtype=bool)        # [arm, class]
+    arms_in_class[treated, sub] = True
+    if not arms_in_class[:, 1:].all():
         for arm in pd.unique(treated):
             cnt = np.bincount(sub[treated == arm], minlength=k + 1)[1:]
             if 0 < cnt.sum() < k:
@@ -165,9 +166,13 @@ def stratum_weights(subclass, treated, estimand: str) -> np.ndarray:
     w = np.zeros(len(treated))
     if not kept.any():
         return w
-    codes, inv = np.unique(subclass[kept], return_inverse=True)
-    n1 = np.bincount(inv, weights=treated[kept] == 1, minlength=len(codes))
-    n0 = np.bincount(inv, weights=treated[kept] == 0, minlength=len(codes))
+    # Counts per stratum, indexed by the stratum number itself when it is a small
+    # integer (1..K: no sort needed); sums of ones, so exact whatever the indexing.
+    inv = subclass[kept]
+    if inv.dtype.kind not in "iu" or inv.max() > 4 * len(inv) + 16:
+        inv = np.unique(inv, return_inverse=True)[1].ravel()
+    n1 = np.bincount(inv, weights=treated[kept] == 1)
+    n0 = np.bincount(inv, weights=treated[kept] == 0, minlength=len(n1))
     tx = treated[kept] == 1
     if estimand == "ATT":
         wk = np.where(tx, 1.0, n1[inv] / n0[inv])
@@ -199,17 +204,57 @@ def _keep_both_arms_codes(n_codes: int, inv, treated) -> np.ndarray:
 
 
 def _sorted_key_codes(parts, n: int):
-    """(number of keys, code per row) of the keys "\x1f".join(row's parts), numbered in
-    sorted key order, as ``np.unique(keys, return_inverse=True)``; the strings are joined
-    for the distinct combinations only (one per stratum, not one per patient)."""
+    """(number of keys, code per row) of the keys "\x1f".join(row's texts), numbered in
+    sorted key order, as ``np.unique(keys, return_inverse=True)`` would number them.
+
+    ``parts`` holds one (codes, texts) per variable (:func:`_text_codes`): the row's text
+    is ``texts[codes[row]]``. The rows are grouped on integer codes, and the strings are
+    joined and sorted for the distinct combinations only (one per stratum, not one per
+    patient). Combinations whose texts coincide get one number, as equal keys would.
+    """
     if not parts:
         return 1, np.zeros(n, dtype=np.int64)
-    factors = [pd.factorize(np.asarray(p))[0] for p in parts]
-    combos, first, inv = np.unique(np.column_stack(factors), axis=0, return_index=True,
-                                   return_inverse=True)
-    keys = np.array(["\x1f".join(str(p[i]) for p in parts) for i in first.tolist()])
+    combo = np.zeros(n, dtype=np.int64)
+    for codes, texts in parts:
+        # At most n combinations so far times len(texts) values: no int64 overflow.
+        combo = pd.factorize(combo * len(texts) + codes)[0]
+    n_combos = int(combo.max()) + 1
+    first = np.empty(n_combos, dtype=np.int64)
+    first[combo] = np.arange(n)                 # any row of the combination
+    row_texts = [texts[codes[first]].tolist() for codes, texts in parts]
+    keys = np.array(["\x1f".join(map(str, t)) for t in zip(*row_texts)])
     _, rank = np.unique(keys, return_inverse=True)
-    return len(combos), rank.ravel()[inv.ravel()]
+    return n_combos, rank.ravel()[combo]
+
+
+def _text_codes(x) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, texts) with ``texts[codes]`` equal to ``x.astype(str).to_numpy()`` (a
+    pandas Series) or ``x.astype(str)`` (a numpy array), converting one value per distinct
+    value instead of every row.
+
+    The values are grouped on something at least as fine as their text: the value itself
+    for integers and booleans, the bit pattern for floats (0.0 and -0.0, or two NaNs, print
+    differently or alike: grouped apart, then merged on the text), the string for object
+    columns of strings; anything else is converted row by row, as before.
+    """
+    is_series = isinstance(x, pd.Series)
+    values = x.to_numpy() if is_series else np.asarray(x)
+    kind = values.dtype.kind if isinstance(values, np.ndarray) else "?"
+    if kind in "biuf":
+        by = values.view(f"i{values.dtype.itemsize}") if kind == "f" else values
+        codes, _ = pd.factorize(by)
+    elif kind == "O" and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        codes, _ = pd.factorize(values)
+    else:
+        texts = x.astype(str).to_numpy() if is_series else values.astype(str)
+        codes, uniques = pd.factorize(texts)
+        return codes, np.asarray(uniques, dtype=object)
+    first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes] = np.arange(len(codes))
+    texts = (x.iloc[first].astype(str).to_numpy() if is_series
+             else values[first].astype(str))
+    merged, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    return merged[codes], np.asarray(uniques, dtype=object)
 
 
 # ---------------------------------------------------------------- entry point
@@ -257,38 +302,86 @@ def stratum_match(cohort: Cohort, method: str, estimand: str, *, covariates=None
     Rosenbaum PR, Rubin DB (1984). Reducing bias in observational studies using
     subclassification on the propensity score. JASA 79:516-524.
     """
+    return _matches(cohort, method, (estimand,), covariates, propensity,
+                    n_subclasses)[estimand]
+
+
+def stratum_matches(cohort: Cohort, method: str, estimands=STRATA_ESTIMANDS, *,
+                    covariates=None, propensity=None,
+                    n_subclasses: int = N_SUBCLASSES) -> dict:
+    """:func:`stratum_match` for several estimands: ``{estimand: StrataSample, or the
+    NotEstimableError stratum_match raises for it}``.
+
+    The same samples as one ``stratum_match`` per estimand; the strata of "exact" and
+    "cem", which do not depend on the estimand, and the patient ids are made once.
+    """
+    return _matches(cohort, method, tuple(estimands), covariates, propensity,
+                    n_subclasses, errors=True)
+
+
+def _matches(cohort, method, estimands, covariates, propensity, n_subclasses,
+             errors=False) -> dict:
+    """{estimand: StrataSample}; with ``errors`` a NotEstimableError is the value of its
+    estimand instead of being raised."""
     if method not in STRATA_METHODS:
         raise ValueError(f"method must be one of {STRATA_METHODS}, not {method!r}")
-    if estimand not in STRATA_ESTIMANDS:
-        raise ValueError(f"estimand must be one of {STRATA_ESTIMANDS}, not {estimand!r}")
+    for estimand in estimands:
+        if estimand not in STRATA_ESTIMANDS:
+            raise ValueError(f"estimand must be one of {STRATA_ESTIMANDS}, not "
+                             f"{estimand!r}")
     treated = cohort.treated.astype(int)
     covariates = tuple(covariates if covariates is not None else
                        propensity.covariates if propensity is not None else
                        cohort.roles.covariates)
-    details: dict = {}
-    if method == "subclass":
-        if propensity is None:
-            raise ValueError("method='subclass' needs the fitted propensity model "
-                             "(propensity=).")
-        raw, q, scooted = ps_subclasses(propensity.ps, treated, estimand, n_subclasses)
-        details = {"quantiles": tuple(float(v) for v in q), "scooted": scooted,
-                   "basis": {"ATT": "treated", "ATC": "controls", "ATE": "all"}[estimand]}
-        subclass = raw       # every class holds both arms after the scoot
-        variables = ("propensity score",)
-    else:
-        parts = []
-        for name in covariates:
-            x = cohort.data[name]
-            if method == "cem" and cohort.kind(name) != "categorical":
-                breaks = sturges_breaks(x)
-                details[name] = tuple(float(b) for b in breaks[1:-1])
-                parts.append(find_interval(x, breaks).astype(str))
+    if method == "subclass" and propensity is None:
+        raise ValueError("method='subclass' needs the fitted propensity model "
+                         "(propensity=).")
+    shared = None if method == "subclass" else _covariate_strata(cohort, method, covariates,
+                                                                  treated)
+    ids = _frozen(cohort.ids)
+    out = {}
+    for estimand in estimands:
+        try:
+            if method == "subclass":
+                raw, q, scooted = ps_subclasses(propensity.ps, treated, estimand,
+                                                n_subclasses)
+                details = {"quantiles": tuple(float(v) for v in q), "scooted": scooted,
+                           "basis": {"ATT": "treated", "ATC": "controls",
+                                     "ATE": "all"}[estimand]}
+                strata = (raw, details, ("propensity score",))  # both arms after the scoot
             else:
-                if method == "cem":
-                    details[name] = None
-                parts.append(x.astype(str).to_numpy())
-        subclass = _keep_both_arms_codes(*_sorted_key_codes(parts, len(treated)), treated)
-        variables = covariates
+                strata = shared
+            out[estimand] = _sample(cohort, method, estimand, treated, ids, *strata,
+                                    n_subclasses)
+        except NotEstimableError as err:
+            if not errors:
+                raise
+            out[estimand] = err
+    return out
+
+
+def _covariate_strata(cohort, method, covariates, treated):
+    """(stratum number per patient, details, variables) of "exact" or "cem"."""
+    details: dict = {}
+    parts = []
+    for name in covariates:
+        x = cohort.data[name]
+        if method == "cem" and cohort.kind(name) != "categorical":
+            breaks = sturges_breaks(x)
+            details[name] = tuple(float(b) for b in breaks[1:-1])
+            parts.append(_text_codes(find_interval(x, breaks)))
+        else:
+            if method == "cem":
+                details[name] = None
+            parts.append(_text_codes(x))
+    subclass = _keep_both_arms_codes(*_sorted_key_codes(parts, len(treated)), treated)
+    return subclass, details, covariates
+
+
+def _sample(cohort, method, estimand, treated, ids, subclass, details, variables,
+            n_subclasses) -> StrataSample:
+    """The StrataSample of one estimand on given strata (NotEstimableError: no stratum
+    holds both arms)."""
     if not np.any(subclass > 0):
         raise NotEstimableError(f"{method}: no stratum holds both arms.")
     weights = stratum_weights(subclass, treated, estimand)
@@ -305,11 +398,12 @@ def stratum_match(cohort: Cohort, method: str, estimand: str, *, covariates=None
     if method == "subclass" and len(np.unique(subclass)) < n_subclasses:
         notes.append(f"Tied propensity scores: {len(np.unique(subclass))} subclasses instead "
                      f"of {n_subclasses}.")
-    frozen = [_frozen(a) for a in (cohort.ids, treated.astype(np.int8), subclass, weights)]
+    frozen = [_frozen(a) for a in (treated.astype(np.int8), subclass, weights)]
+    # ids: one read-only array shared by the samples of one call.
     return StrataSample(label=cohort.label, method=method, estimand=label,
-                        patient_id=frozen[0], treated=frozen[1], subclass=frozen[2],
-                        weights=frozen[3], variables=tuple(variables), details=details,
-                        notes=tuple(notes))
+                        patient_id=ids, treated=frozen[0], subclass=frozen[1],
+                        weights=frozen[2], variables=tuple(variables),
+                        details=dict(details), notes=tuple(notes))
 
 
 def _frozen(a) -> np.ndarray:

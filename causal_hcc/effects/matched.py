@@ -19,7 +19,7 @@ from causal_hcc.effects.estimate import (EffectEstimate, cohort_arrays, cox_effe
 from causal_hcc.errors import NotEstimableError
 from causal_hcc.matching import MatchedSample, match_on_logit, match_weights
 from causal_hcc.matching_strata import (STRATA_ESTIMANDS, STRATA_METHODS, StrataSample,
-                                        stratum_match)
+                                        stratum_matches)
 from causal_hcc.propensity import PropensityModel
 from causal_hcc.survival.cox_many import fit_cox_many
 
@@ -148,12 +148,19 @@ def order_spread(cohort: Cohort, propensity: PropensityModel, *, estimand: str =
     return OrderSpread(estimand, int(k), int(seed), out, int(np.sum(~np.isfinite(out))))
 
 
-def matched_row(cohort: Cohort, propensity: PropensityModel, matched: MatchedSample,
-                extra: str = "") -> EffectEstimate:
-    """The ``psm`` row of one matched sample (ATT or ATC): Cox in the matched sample,
-    robust SE clustered on matched set (on patient with replacement)."""
+def _cox_arrays(cohort: Cohort, propensity: PropensityModel):
+    """(time, event, model matrix, its names) of the psm rows' Cox model."""
     time, event, tx, design = cohort_arrays(cohort, propensity.covariates)
     x1, n1 = model_matrix(tx, design, False, cohort.roles.treatment)
+    return time, event, x1, n1
+
+
+def matched_row(cohort: Cohort, propensity: PropensityModel, matched: MatchedSample,
+                extra: str = "", *, arrays=None) -> EffectEstimate:
+    """The ``psm`` row of one matched sample (ATT or ATC): Cox in the matched sample,
+    robust SE clustered on matched set (on patient with replacement). ``arrays``: the
+    cohort's Cox arrays when the caller has them already (one cohort, several rows)."""
+    time, event, x1, n1 = _cox_arrays(cohort, propensity) if arrays is None else arrays
     rule = ("order-free ties='all'" if matched.ties == "all" else
             f"MatchIt greedy rule, order '{matched.order}'")
     if matched.replace:
@@ -180,20 +187,23 @@ def psm_atc_row(cohort: Cohort, propensity: PropensityModel, *, ties: str = "all
                                         description="Cox in the matched sample (ATC)",
                                         n_treated=0, n_control=0, events=0,
                                         comparison=cohort.labels.comparison), str(err))
-    extra = greedy_note(cohort, propensity, m, spread) if ties == "all" else ""
-    return m, matched_row(cohort, propensity, m, extra)
+    arrays = _cox_arrays(cohort, propensity)          # once for both Cox fits
+    extra = (greedy_note(cohort, propensity, m, spread, arrays=arrays) if ties == "all"
+             else "")
+    return m, matched_row(cohort, propensity, m, extra, arrays=arrays)
 
 
 def greedy_note(cohort: Cohort, propensity: PropensityModel, matched: MatchedSample,
-                spread: OrderSpread | None = None) -> str:
-    """"; MatchIt greedy rule HR x; over K random row orders ..." for an order-free row."""
+                spread: OrderSpread | None = None, *, arrays=None) -> str:
+    """"; MatchIt greedy rule HR x; over K random row orders ..." for an order-free row
+    (``arrays``: as :func:`matched_row`)."""
     target = matched.target
     try:
         g = match_on_logit(propensity.logit_ps, propensity.treated,
                            caliper_sd=matched.caliper_sd, ratio=matched.ratio,
                            replace=matched.replace, sd_denominator=matched.sd_denominator,
                            estimand=target, ties="matchit")
-        ge = matched_row(cohort, propensity, g)
+        ge = matched_row(cohort, propensity, g, arrays=arrays)
         text = (f"; MatchIt greedy rule (data order) HR {ge.hr:.3f}" if ge.estimable
                 else "; MatchIt greedy rule: not estimable")
     except NotEstimableError:
@@ -218,17 +228,18 @@ def strata_rows(cohort: Cohort, propensity: PropensityModel, *,
     samples: dict[tuple[str, str], StrataSample] = {}
     rows = []
     for method in methods:
+        # One call per method: the exact / CEM strata are the same for every estimand.
+        made = stratum_matches(cohort, method, estimands, propensity=propensity)
         for estimand in estimands:
             desc = (f"weighted Cox after {STRATA_DESCRIPTION[method]} (MatchIt "
                     f"weights.subclass, {estimand}), robust SE")
-            try:
-                s = stratum_match(cohort, method, estimand, propensity=propensity)
-            except NotEstimableError as err:
+            s = made[estimand]
+            if isinstance(s, NotEstimableError):
                 rows.append(not_estimable(dict(method=method, estimand=estimand,
                                                description=desc, n_treated=0, n_control=0,
                                                events=0,
                                                comparison=cohort.labels.comparison),
-                                          str(err)))
+                                          str(s)))
                 continue
             samples[(method, estimand)] = s
             rows.append(cox_effect(method, s.estimand, desc, time, event, x1, n1,
