@@ -6,6 +6,7 @@ already); none is timed.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,21 @@ def test_adjust_without_figures_does_not_load_matplotlib(tmp_path):
                      f"    assert main(['adjust', '--bootstrap', '0', '--formats', 'none', "
                      f"'--quiet', '--out', {str(tmp_path / 'o')!r}]) == 0")
     assert "pandas" in loaded and "matplotlib" not in loaded
+
+
+def test_the_cli_asks_blas_for_one_thread_unless_the_user_chose():
+    """cli.main.one_blas_thread: numpy's and scipy's OpenBLAS load with one thread (results
+    independent of the core count); a thread variable the user set is kept."""
+    code = ("import os\n"
+            "os.environ.pop('OPENBLAS_NUM_THREADS', None); os.environ.pop('OMP_NUM_THREADS', None)\n"
+            "os.environ['MKL_NUM_THREADS'] = '3'\n"
+            "from causal_hcc.cli.main import one_blas_thread\n"
+            "one_blas_thread()\n"
+            "import numpy, scipy.linalg\n"
+            "from threadpoolctl import threadpool_info\n"
+            "blas = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], "
+            "len(blas) > 0 and max(blas))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.split() == ["1", "3", "1"]
