@@ -142,7 +142,7 @@ def cmd_verify(args) -> int:
     return 0
 
 
-def run_adjust(args, cohort, config, progress=True):
+def run_adjust(args, cohort, config, progress=True, **options):
     from causal_hcc.effects import adjust
     a = config.adjust
     landmarks, horizons = landmarks_for(cohort, config)
@@ -152,7 +152,7 @@ def run_adjust(args, cohort, config, progress=True):
                   horizons=horizons,
                   progress=progress_bar(args, "bootstrap") if progress and a.bootstrap else None,
                   dask_address=getattr(args, "dask", None), primary=a.primary,
-                  ties=a.ties)
+                  ties=a.ties, **options)
 
 
 #: Largest cohort whose adjust figures are drawn while the bootstrap runs
@@ -183,8 +183,10 @@ def prerender_adjust(args, cohort, config, out_path, formats):
         return None
     with warnings.catch_warnings():   # the full run below reports them, once
         warnings.simplefilter("ignore")
+        # Without what no figure shows: the order spread (a greedy matching per random
+        # row order) and the AIPW survival.
         preview = run_adjust(args, cohort, config.updated("adjust", bootstrap=0),
-                             progress=False)
+                             progress=False, order_spread_k=0, aipw=False)
     figs = adjust_figures(preview, cohort, study=report_extras(cohort))
     started = prerender({k: v for k, v in figs.items() if k not in BOOTSTRAP_FIGURES},
                         out_path, formats)
