@@ -327,9 +327,16 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
         crosses = ((np.sign(coef) * np.sign(beta) < 0)
                    & (np.abs(coef - beta) > np.log(CROSSING_MIN_RATIO)))
         large = ~crosses & (np.abs(coef - beta) > np.log(ratio))
-    order = np.argsort(-np.abs(np.nan_to_num(coef - beta)), kind="stable")
-    return Influence(hr, ids, hr_without, method, ratio,
-                     tuple(ids[order][crosses[order]]), tuple(ids[order][large[order]]))
+    # The flagged patients, most influential first: a stable sort of the flagged rows
+    # alone orders them as filtering a stable sort of all rows would (no n-row sort, no
+    # gather of n patient ids).
+    key = -np.abs(np.nan_to_num(coef - beta))
+
+    def named(flag):
+        rows = np.flatnonzero(flag)
+        return tuple(ids[rows[np.argsort(key[rows], kind="stable")]])
+
+    return Influence(hr, ids, hr_without, method, ratio, named(crosses), named(large))
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -393,6 +400,20 @@ def _target(estimand: str, treated, weights) -> np.ndarray:
     return positive
 
 
+def _largest3(w: np.ndarray) -> np.ndarray:
+    """Rows of the 3 largest weights, ties in row order: ``np.argsort(-w, kind="stable")[:3]``
+    without sorting all n weights (a partition finds the third largest; only the rows at
+    or above it are sorted, stably, so ties resolve as in the full sort)."""
+    neg = -w
+    if neg.size <= 3:
+        return np.argsort(neg, kind="stable")[:3]
+    third = np.partition(neg, 2)[2]
+    if np.isnan(third):
+        return np.argsort(neg, kind="stable")[:3]
+    rows = np.flatnonzero(neg <= third)
+    return rows[np.argsort(neg[rows], kind="stable")][:3]
+
+
 def identify(method: str, estimand: str | None, positivity: Positivity, weights=None, *,
              time=None, event=None, strata=None, influence: bool = True,
              max_share: float = MAX_SHARE_WITHOUT_COUNTERPART, fits=()) -> Identification:
@@ -431,7 +452,7 @@ def identify(method: str, estimand: str | None, positivity: Positivity, weights=
     lacking = target & positivity.no_counterpart
     ess = {a: effective_sample_size(w[(treated == v) & (w > 0)])
            for a, v in (("treated", 1), ("control", 0))}
-    top = np.argsort(-w, kind="stable")[:3]
+    top = _largest3(w)
     largest = tuple((str(positivity.patient_id[i]), float(w[i])) for i in top if w[i] > 0)
     inf = None
     if influence and time is not None and event is not None:

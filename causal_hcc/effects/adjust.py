@@ -48,7 +48,7 @@ from causal_hcc.effects.bootstrap import (REPLACE_NOTE, SEPARATION_RULES, BootOp
                                           accepted, attach_boot, bootstrap)
 from causal_hcc.effects.curves import AdjustedCurves, curve_stats, curves_table
 from causal_hcc.effects.estimate import (IPTW_ESTIMANDS, cohort_arrays, estimate_effects,
-                                         recording_fits)
+                                         model_matrix, recording_fits)
 from causal_hcc.errors import TimeZeroWarning
 from causal_hcc.identification import judge_estimates, row_weights
 from causal_hcc.matching import MatchedSample, match_patients
@@ -268,9 +268,15 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     balance.update({f"iptw_{k}": balance_table(cohort, w) for k, w in weights.items()})
     # The treatment-only fits are recorded: the identification's leave-one-out influence
     # starts from them instead of refitting the same models.
+    # The Cox arrays (and the design matrix) are built once for every row's fit.
+    arrays = cohort_arrays(cohort, propensity.covariates)
     with recording_fits() as fits:
-        estimates = estimate_effects(cohort, propensity, matched, weights)
-    time, event, tx, _ = cohort_arrays(cohort, covariates)
+        estimates = estimate_effects(cohort, propensity, matched, weights, arrays=arrays)
+    if tuple(propensity.covariates) != tuple(covariates):
+        arrays = cohort_arrays(cohort, covariates)
+    time, event, tx, design = arrays
+    cox_arrays = (time, event, *model_matrix(tx, design, False, cohort.roles.treatment))
+    del arrays, design
     opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons),
                        ties)
     reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
@@ -301,7 +307,9 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     with recording_fits() as more_fits:
         estimates, more_weights, spreads = _matching_rows(
             cohort, propensity, matched, estimates, ties=ties, caliper_sd=caliper_sd,
-            ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k)
+            ratio=ratio, replace=replace, order=order, seed=seed, spread_k=order_spread_k,
+            arrays=cox_arrays)
+    del cox_arrays
     estimates, verdicts, _, primary_row, primary_reason = judge_estimates(
         cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary,
         fits=fits + more_fits)
@@ -339,10 +347,11 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
 
 
 def _matching_rows(cohort, propensity, matched, estimates, *, ties, caliper_sd, ratio,
-                   replace, order, seed, spread_k):
+                   replace, order, seed, spread_k, arrays=None):
     """Estimates with the psm ATC row and the exact / cem / subclass rows appended (and the
     MatchIt-rule HR and order spread in the psm rows' descriptions when ties="all");
-    returns (estimates, {(method, estimand head): (weights, strata)}, order spreads)."""
+    returns (estimates, {(method, estimand head): (weights, strata)}, order spreads).
+    ``arrays``: (time, event, treatment column, its name) of the Cox fits, built once."""
     # Imported here: causal_hcc.effects.matched imports the effects package.
     from causal_hcc.effects.matched import (greedy_note, order_spread, psm_atc_row,
                                              strata_rows)
@@ -359,16 +368,16 @@ def _matching_rows(cohort, propensity, matched, estimates, *, ties, caliper_sd, 
         for i, e in enumerate(out):
             if e.method == "psm" and e.estimable:
                 out[i] = replace_field(e, description=e.description + greedy_note(
-                    cohort, propensity, matched, spread.get("ATT")))
+                    cohort, propensity, matched, spread.get("ATT"), arrays=arrays))
     m_atc, row = psm_atc_row(cohort, propensity, ties=ties, caliper_sd=caliper_sd,
                              ratio=ratio, replace=replace, order=atc_order,
                              seed=seed if order == "random" else None,
-                             spread=spread.get("ATC"))
+                             spread=spread.get("ATC"), arrays=arrays)
     out.append(row)
     extra = {}
     if m_atc is not None:
         extra[("psm", "ATC")] = (np.asarray(m_atc.weights, float), None)
-    samples, rows = strata_rows(cohort, propensity)
+    samples, rows = strata_rows(cohort, propensity, arrays=arrays)
     out += rows
     extra.update({(m, e): (np.asarray(s.weights, float), np.asarray(s.subclass))
                   for (m, e), s in samples.items()})

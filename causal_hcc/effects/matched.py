@@ -175,8 +175,9 @@ def matched_row(cohort: Cohort, propensity: PropensityModel, matched: MatchedSam
 
 def psm_atc_row(cohort: Cohort, propensity: PropensityModel, *, ties: str = "all",
                 caliper_sd=0.2, ratio=1, replace=False, order=None, seed=None,
-                spread: OrderSpread | None = None):
-    """(MatchedSample or None, EffectEstimate) of PSM for the ATC (controls focal)."""
+                spread: OrderSpread | None = None, arrays=None):
+    """(MatchedSample or None, EffectEstimate) of PSM for the ATC (controls focal)
+    (``arrays``: as :func:`matched_row`)."""
     try:
         m = match_on_logit(propensity.logit_ps, propensity.treated, caliper_sd=caliper_sd,
                            ratio=ratio, replace=replace, order=order, seed=seed,
@@ -187,7 +188,8 @@ def psm_atc_row(cohort: Cohort, propensity: PropensityModel, *, ties: str = "all
                                         description="Cox in the matched sample (ATC)",
                                         n_treated=0, n_control=0, events=0,
                                         comparison=cohort.labels.comparison), str(err))
-    arrays = _cox_arrays(cohort, propensity)          # once for both Cox fits
+    if arrays is None:
+        arrays = _cox_arrays(cohort, propensity)      # once for both Cox fits
     extra = (greedy_note(cohort, propensity, m, spread, arrays=arrays) if ties == "all"
              else "")
     return m, matched_row(cohort, propensity, m, extra, arrays=arrays)
@@ -218,13 +220,12 @@ def greedy_note(cohort: Cohort, propensity: PropensityModel, matched: MatchedSam
 
 
 def strata_rows(cohort: Cohort, propensity: PropensityModel, *,
-                methods=STRATA_METHODS, estimands=STRATA_ESTIMANDS):
+                methods=STRATA_METHODS, estimands=STRATA_ESTIMANDS, arrays=None):
     """({(method, estimand): StrataSample}, rows): weighted Cox per stratum method and
     estimand, robust sandwich SE by patient (R ``coxph(..., weights, robust = TRUE)``);
     a not-estimable row (with the reason) where no stratum holds both arms or an arm of
-    the weighted sample has no events."""
-    time, event, tx, design = cohort_arrays(cohort, propensity.covariates)
-    x1, n1 = model_matrix(tx, design, False, cohort.roles.treatment)
+    the weighted sample has no events (``arrays``: as :func:`matched_row`)."""
+    time, event, x1, n1 = _cox_arrays(cohort, propensity) if arrays is None else arrays
     samples: dict[tuple[str, str], StrataSample] = {}
     rows = []
     for method in methods:

@@ -110,6 +110,11 @@ class CoxFit:
     converged: bool
     infinite: tuple = ()
     _risk_sets: RiskSets | None = field(default=None, repr=False, compare=False)
+    # The likelihood terms at ``coef`` (the last Newton step's) and the sorted score
+    # residuals when the robust variance computed them: residuals reuse them (same values
+    # as recomputing at ``coef``).
+    _terms: LikelihoodTerms | None = field(default=None, repr=False, compare=False)
+    _resid: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per covariate: coef, se, hr, CI, z, p and the settings."""
@@ -159,8 +164,12 @@ class CoxFit:
     def score_residuals(self) -> np.ndarray:
         """Score residuals (n x p, original row order; R ``residuals(fit, "score")``)."""
         rs = self._risk_sets
+        resid = self._resid
+        if resid is None:
+            tm = self._terms if self._terms is not None else likelihood_terms(self.coef, rs)
+            resid = score_residuals(rs, tm)
         out = np.empty_like(rs.x)
-        out[rs.order] = score_residuals(rs, likelihood_terms(self.coef, rs))
+        out[rs.order] = resid
         return out
 
     def dfbeta(self) -> np.ndarray:
@@ -218,16 +227,22 @@ def _check_estimable(rs: RiskSets, names, info0) -> None:
 
 def _warn_empty_levels(event, x, names) -> None:
     """A binary covariate with no events at one level: the estimate runs off to infinity."""
+    dead = event == 1
+    n, n_dead = dead.size, np.count_nonzero(dead)
     for j, name in enumerate(names):
         # Exactly two distinct values (min and max), without sorting the column.
-        lo, hi = x[:, j].min(), x[:, j].max()
-        if lo == hi or not ((x[:, j] == lo) | (x[:, j] == hi)).all():
+        col = x[:, j]
+        lo, hi = col.min(), col.max()
+        if lo == hi:
             continue
-        levels = (lo, hi)
-        for level in levels:
-            at = x[:, j] == level
-            if event[at].sum() == 0:
-                warnings.warn(f"Covariate '{name}': no events among the {int(at.sum())} "
+        at_hi = col == hi
+        if not (at_hi | (col == lo)).all():
+            continue
+        # Patients and events at each level, counted (the low level's by difference).
+        n_hi, dead_hi = np.count_nonzero(at_hi), np.count_nonzero(at_hi & dead)
+        for level, count, events in ((lo, n - n_hi, n_dead - dead_hi), (hi, n_hi, dead_hi)):
+            if events == 0:
+                warnings.warn(f"Covariate '{name}': no events among the {count} "
                               f"patients with {name} = {level:g}; (quasi-)separation, its "
                               "hazard ratio tends to 0 or infinity and is not estimable. "
                               + SEPARATION_REMEDY,
@@ -260,7 +275,7 @@ def newton(rs: RiskSets, tm: LikelihoodTerms, max_iter: int):
 
 def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
             robust: bool = False, ties: str = "efron", names=None,
-            conf_level: float = 0.95, max_iter: int = 50) -> CoxFit:
+            conf_level: float = 0.95, max_iter: int = 50, time_sorted=None) -> CoxFit:
     """Fit a Cox proportional-hazards model by Newton-Raphson on the partial likelihood.
 
     Parameters
@@ -289,6 +304,10 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
         Level of the Wald confidence intervals of the hazard ratios.
     max_iter : int
         Newton-Raphson iterations before a ConvergenceWarning.
+    time_sorted : array of int, optional
+        The stable sort order of ``time`` (``np.argsort(time, kind="stable")``) when the
+        caller knows it (several fits on subsets of one cohort:
+        :func:`causal_hcc.survival.risk_sets.subset_order`); it saves the sort.
 
     Returns
     -------
@@ -324,7 +343,7 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
         raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
     time, event, x, w, names = check_inputs(time, event, covariates, weights, names)
     n, p = x.shape
-    fixed, order = time_order(time)
+    fixed, order = time_order(time, time_sorted)
     rs = risk_sets(fixed, event, x, w, group_codes(strata, n), ties, order)
     tm0 = likelihood_terms(np.zeros(p), rs)
     _check_estimable(rs, names, tm0.info)
@@ -343,10 +362,10 @@ def fit_cox(time, event, covariates, *, weights=None, strata=None, cluster=None,
                       ConvergenceWarning, stacklevel=2)
     # As R: the infinite-coefficient check only makes sense after convergence.
     infinite = _infinite(beta, tm, var_model, names) if converged else ()
-    var, var_type, n_clusters = _variance(rs, tm, var_model, beta, cluster, robust, n)
+    var, var_type, n_clusters, resid = _variance(rs, tm, var_model, beta, cluster, robust, n)
     return _result(beta, var, var_model, var_type, names, conf_level, tm.loglik,
                    loglik_null, rs, iterations, converged, infinite, n_clusters,
-                   weights is not None)
+                   weights is not None, tm, resid)
 
 
 def _infinite(beta, tm, var_model, names) -> tuple:
@@ -364,19 +383,21 @@ def _infinite(beta, tm, var_model, names) -> tuple:
 
 
 def _variance(rs, tm, var_model, beta, cluster, robust, n):
+    """(variance, its type, clusters, the sorted score residuals or None)."""
     if cluster is None and not robust:
-        return var_model, "model", 0
+        return var_model, "model", 0, None
     resid = score_residuals(rs, tm)
     dfb = (resid @ var_model) * rs.weight[:, None]
     if cluster is None:
-        return dfb.T @ dfb, "robust", n
+        return dfb.T @ dfb, "robust", n, resid
     codes = group_codes(cluster, n)[rs.order]
     summed = group_sum(codes, dfb, codes.max() + 1)
-    return summed.T @ summed, "cluster_robust", summed.shape[0]
+    return summed.T @ summed, "cluster_robust", summed.shape[0], resid
 
 
 def _result(beta, var, var_model, var_type, names, conf_level, loglik, loglik_null, rs,
-            iterations, converged, infinite, n_clusters, weighted) -> CoxFit:
+            iterations, converged, infinite, n_clusters, weighted, terms=None,
+            resid=None) -> CoxFit:
     se = np.sqrt(np.diag(var))
     z = beta / se
     crit = z_value(conf_level)
@@ -392,7 +413,7 @@ def _result(beta, var, var_model, var_type, names, conf_level, loglik, loglik_nu
                   var_type != "model", hr, lo, hi, z, p, conf_level, loglik, loglik_null,
                   lr, len(names), float(special.chdtrc(len(names), lr)), int(rs.time.size),
                   int(rs.event.sum()), weighted, int(rs.stratum.max() + 1), n_clusters,
-                  rs.ties, iterations, converged, infinite, rs)
+                  rs.ties, iterations, converged, infinite, rs, terms, resid)
 
 
 def fit_cox_frame(frame: pd.DataFrame, covariates, *, time_col: str,

@@ -81,13 +81,23 @@ class RiskSets:
     row_hi: np.ndarray         # per row: groups of its stratum at or before its time, as
     row_lo: np.ndarray         # the range [row_lo, row_hi) of global group indices
     wx_dead: np.ndarray        # sum over events of w x (the constant part of the score)
+    weight_dead: np.ndarray    # weight of each event row (w[dead])
+    dead_bin: np.ndarray       # per row: its group if an event row, else n_groups (a spare)
+    group_deaths: np.ndarray   # events of each group (Efron slots per group)
+    one_stratum: bool          # a single stratum: row_lo is 0, group_end is n everywhere
 
 
-def time_order(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def time_order(time: np.ndarray, order: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """``(timefix(time), order)``: the fixed times and their stable sort order, with one
-    sort (``timefix`` alone sorts the distinct times; here the same sort serves both)."""
+    sort (``timefix`` alone sorts the distinct times; here the same sort serves both).
+
+    ``order``: the stable sort order of ``time`` when the caller knows it already
+    (:func:`subset_order`: several fits on subsets of one cohort sort its times once).
+    """
     time = np.asarray(time, dtype=float)
-    order = np.argsort(time, kind="stable")
+    if order is None:
+        order = np.argsort(time, kind="stable")
     t = time[order]
     finite = t[np.isfinite(t)]
     uniq = finite[np.r_[True, finite[1:] != finite[:-1]]] if finite.size else finite
@@ -99,6 +109,14 @@ def time_order(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return time, order
     fixed = timefix(time)          # rare: times merged, so ties (and the order) change
     return fixed, np.argsort(fixed, kind="stable")
+
+
+def subset_order(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The stable sort order of ``values[keep]`` from ``order``, the stable sort order of
+    ``values`` (boolean ``keep``), in O(n) instead of a new sort: dropping rows keeps the
+    others' (value, row) order, which is what a stable sort gives."""
+    position = np.cumsum(keep) - 1              # row -> its index among the kept rows
+    return position[order[keep[order]]]
 
 
 def risk_sets(time, event, x, weight, stratum, ties, time_sorted=None) -> RiskSets:
@@ -145,13 +163,17 @@ def risk_sets(time, event, x, weight, stratum, ties, time_sorted=None) -> RiskSe
         slot_mw = death_w[group_block]
     dead = np.flatnonzero(d == 1)
     group_first = block_first[group_block]
+    dead_group = row_group[block][dead]
+    dead_bin = np.full(n, group_block.size)
+    dead_bin[dead] = dead_group
+    row_lo = np.searchsorted(group_block, block_stratum_start[block])
     return RiskSets(order, t, d, xs, means, w, s, block, block_first, stratum_end,
                      block_stratum_start, group_block, row_group[block], slot_group,
-                     slot_frac, slot_mw, ties, dead, row_group[block][dead], group_first,
+                     slot_frac, slot_mw, ties, dead, dead_group, group_first,
                      stratum_end[group_first],
-                     np.searchsorted(group_block, block, side="right"),
-                     np.searchsorted(group_block, block_stratum_start[block]),
-                     (w[dead, None] * xs[dead]).sum(axis=0))
+                     np.searchsorted(group_block, block, side="right"), row_lo,
+                     (w[dead, None] * xs[dead]).sum(axis=0), w[dead], dead_bin, dg,
+                     not new_stratum[1:].any())
 
 
 def risk_set_sums(values: np.ndarray, rs: RiskSets) -> np.ndarray:
@@ -185,19 +207,46 @@ def likelihood_terms(beta: np.ndarray, rs: RiskSets) -> LikelihoodTerms:
     risk = np.exp(eta - shift)
     wr = rs.weight * risk
     dead = rs.dead
-    wrx = np.column_stack([wr, wr[:, None] * rs.x])
-    all_sums = risk_set_sums(wrx, rs)                 # (groups, 1 + p): S and A
-    dead_sums = group_sum(rs.dead_group, wrx[dead], rs.group_first.size)
-    g, frac = rs.slot_group, rs.slot_frac
-    den = all_sums[g, 0] - frac * dead_sums[g, 0]
-    mean = (all_sums[g, 1:] - frac[:, None] * dead_sums[g, 1:]) / den[:, None]
+    # w r and w r x, one contiguous column each (cumulative sums and bincounts run along
+    # a column; the values and their order of summation are those of the (n, 1 + p) sums).
+    wrx = np.empty((1 + rs.x.shape[1], wr.size))
+    wrx[0] = wr
+    for j in range(rs.x.shape[1]):
+        np.multiply(wr, rs.x[:, j], out=wrx[1 + j])
+    all_sums = _risk_set_sums_columns(wrx, rs)       # (groups, 1 + p): S and A
+    n_groups = rs.group_first.size
+    dead_sums = np.empty_like(all_sums)              # the same per group, event rows only
+    for j, col in enumerate(wrx):
+        dead_sums[:, j] = np.bincount(rs.dead_bin, weights=col,
+                                      minlength=n_groups + 1)[:n_groups]
+    frac = rs.slot_frac
+    if rs.ties == "efron":                           # slots of a group are consecutive
+        all_s, dead_s = (np.repeat(a, rs.group_deaths, axis=0) for a in (all_sums, dead_sums))
+    else:                                            # one slot per group
+        all_s, dead_s = all_sums, dead_sums
+    den = all_s[:, 0] - frac * dead_s[:, 0]
+    mean = (all_s[:, 1:] - frac[:, None] * dead_s[:, 1:]) / den[:, None]
     with np.errstate(divide="ignore"):
-        loglik = float(np.sum(rs.weight[dead] * (eta[dead] - shift))
+        loglik = float(np.sum(rs.weight_dead * (eta[dead] - shift))
                        - np.sum(rs.slot_mw * np.log(den)))
     score = rs.wx_dead - rs.slot_mw @ mean
     h = rs.slot_mw / den
     info = information(rs, wr, mean, h)
     return LikelihoodTerms(loglik, score, info, risk, den, mean, h)
+
+
+def _risk_set_sums_columns(columns: np.ndarray, rs: RiskSets) -> np.ndarray:
+    """:func:`risk_set_sums` of the columns of a (k, n) array, as a (groups, k) array:
+    each reverse cumulative sum runs along a contiguous row into one buffer whose extra
+    last entry is the 0 past the end (no reversed copies, no concatenation)."""
+    k, n = columns.shape
+    c = np.empty((k, n + 1))
+    c[:, n] = 0.0
+    for j in range(k):
+        np.cumsum(columns[j, ::-1], out=c[j, n - 1::-1])
+    if rs.one_stratum:       # every group's risk set runs to the end: c[n] = 0 exactly
+        return c[:, rs.group_first].T
+    return (c[:, rs.group_first] - c[:, rs.group_end]).T
 
 
 def group_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -223,7 +272,8 @@ def row_cumulative(rs: RiskSets, per_slot: np.ndarray) -> np.ndarray:
     part = group_sum(rs.slot_group, rs.slot_frac.reshape((-1,) + (1,) * len(extra))
                       * per_slot, n_groups)
     cum = np.concatenate([np.zeros((1,) + extra), np.cumsum(full, axis=0)])
-    out = cum[rs.row_hi] - cum[rs.row_lo]
+    # One stratum: row_lo is 0 and cum[0] = 0, so the subtraction would change nothing.
+    out = cum[rs.row_hi] if rs.one_stratum else cum[rs.row_hi] - cum[rs.row_lo]
     out[rs.dead] -= part[rs.dead_group]
     return out
 
