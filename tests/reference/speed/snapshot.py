@@ -77,7 +77,7 @@ def sensitivity_snapshot(cohort, extras: bool) -> dict:
         return run_sensitivity(cohort, effects, **kwargs).to_dict()
 
 
-REGISTRY_ROWS = 5_000
+REGISTRY_ROWS = 2_500   # x 200 random orders: the order spread is computed (ORDER_SPREAD_MAX_ROWS)
 REGISTRY_ARGS = ["--study", "none", "--time", "os_months", "--event", "death",
                  "--treatment", "local_therapy", "--id", "patient_id", "--covariates",
                  "ecog,intrahepatic_ccr,vascular_invasion,sex,age,afp_positive",
