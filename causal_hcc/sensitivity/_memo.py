@@ -1,0 +1,72 @@
+"""Grid rows computed once per run: the same specification on the same data is one row.
+
+Within one :func:`causal_hcc.sensitivity.run_sensitivity` the same specification meets the
+same data more than once: the specification grid's default PSM and IPTW rows are the
+vascular-invasion what-if's rows at the reconstructed count, and that what-if draws the
+same flipped patients more than once. :func:`shared_rows` opens a scope in which
+:func:`causal_hcc.sensitivity.grid.evaluate_set` looks its rows up by the content of the
+data its specifications read (:func:`data_key`) and the specification; a set computed
+once is returned again (as copies) instead of refitting its PS model, matching and Cox
+models. The rows are those the computation gives on the same inputs: it is deterministic,
+and a specification's row does not depend on the other specifications fitted with it (the
+PS model is the covariate set's; each Cox model of a batched fit stops on its own
+criterion), so a row looked up equals the row recomputed. Rows only are kept (a few hundred bytes each), never
+the PS fits' arrays, so the scope costs no memory at registry scale. Outside a scope
+(or in a worker process of a parallel grid) nothing is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.data.cohort import Cohort
+
+_ROWS: ContextVar[dict | None] = ContextVar("causal_hcc_sensitivity_rows", default=None)
+
+
+@contextmanager
+def shared_rows():
+    """A scope in which grid rows are computed once (nested scopes share the outer one)."""
+    if _ROWS.get() is not None:
+        yield
+        return
+    token = _ROWS.set({})
+    try:
+        yield
+    finally:
+        _ROWS.reset(token)
+
+
+def _digest(h, values) -> None:
+    h.update(np.ascontiguousarray(values).tobytes())
+
+
+def data_key(cohort: Cohort, covariates) -> bytes:
+    """Digest of everything a PS specification on ``covariates`` reads from the cohort.
+
+    Ids (they name patients in the PS model's messages), time, event, arm, the covariate
+    columns present (values and dtype), their levels and kinds, the treatment column's
+    name and the arm labels.
+    """
+    h = hashlib.sha256()
+    present = [c for c in dict.fromkeys(covariates) if c in cohort.data]
+    lab = cohort.labels
+    h.update(repr((cohort.roles.treatment, lab.comparison, lab.treated, lab.control,
+                   tuple(covariates), [(c, str(cohort.data[c].dtype), cohort.levels.get(c),
+                                        cohort.kinds.get(c)) for c in present])).encode())
+    _digest(h, pd.util.hash_pandas_object(pd.Series(cohort.ids), index=False).to_numpy())
+    for values in (cohort.time, cohort.event, cohort.treated):
+        _digest(h, np.asarray(values, dtype=float))
+    if present:
+        _digest(h, pd.util.hash_pandas_object(cohort.data[present], index=False).to_numpy())
+    return h.digest()
+
+
+def memo() -> dict | None:
+    """The current scope's rows, (data key, specification) -> row; None outside a scope."""
+    return _ROWS.get()
