@@ -1,4 +1,4 @@
-"""Grid rows computed once per run: the same specification on the same data is one row.
+"""Work shared within one run_sensitivity: grid rows computed once; one BLAS thread.
 
 Within one :func:`causal_hcc.sensitivity.run_sensitivity` the same specification meets the
 same data more than once: the specification grid's default PSM and IPTW rows are the
@@ -13,12 +13,18 @@ PS model is the covariate set's; each Cox model of a batched fit stops on its ow
 criterion), so a row looked up equals the row recomputed. Rows only are kept (a few hundred bytes each), never
 the PS fits' arrays, so the scope costs no memory at registry scale. Outside a scope
 (or in a worker process of a parallel grid) nothing is cached.
+
+:func:`small_blas` runs a small cohort's stages on one BLAS thread: their linear algebra is
+on matrices of a few rows and columns (PS models, Cox information matrices), where OpenBLAS
+handing a 4 x 4 triangular solve to its threads costs more than the solve (0.4-3.6 ms
+instead of 0.1 ms on a busy two-core machine). The results do not depend on the number of
+threads (tests/test_speed_identity.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 import numpy as np
@@ -27,6 +33,8 @@ import pandas as pd
 from causal_hcc.data.cohort import Cohort
 
 _ROWS: ContextVar[dict | None] = ContextVar("causal_hcc_sensitivity_rows", default=None)
+#: Cohorts up to this many patients run their sensitivity stages on one BLAS thread.
+SMALL_BLAS_N = 5_000
 
 
 @contextmanager
@@ -59,14 +67,23 @@ def data_key(cohort: Cohort, covariates) -> bytes:
     h.update(repr((cohort.roles.treatment, lab.comparison, lab.treated, lab.control,
                    tuple(covariates), [(c, str(cohort.data[c].dtype), cohort.levels.get(c),
                                         cohort.kinds.get(c)) for c in present])).encode())
-    _digest(h, pd.util.hash_pandas_object(pd.Series(cohort.ids), index=False).to_numpy())
+    _digest(h, pd.util.hash_array(np.asarray(cohort.ids, dtype=object)))
     for values in (cohort.time, cohort.event, cohort.treated):
         _digest(h, np.asarray(values, dtype=float))
-    if present:
-        _digest(h, pd.util.hash_pandas_object(cohort.data[present], index=False).to_numpy())
+    for c in present:
+        _digest(h, pd.util.hash_array(cohort.data[c].to_numpy()))
     return h.digest()
 
 
 def memo() -> dict | None:
     """The current scope's rows, (data key, specification) -> row; None outside a scope."""
     return _ROWS.get()
+
+
+def small_blas(n: int):
+    """One BLAS thread for a cohort of ``n`` <= :data:`SMALL_BLAS_N` patients (a no-op
+    context beyond, where threads pay for themselves)."""
+    if n > SMALL_BLAS_N:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits   # scikit-learn's dependency
+    return threadpool_limits(limits=1, user_api="blas")

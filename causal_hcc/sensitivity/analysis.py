@@ -51,7 +51,7 @@ from causal_hcc.defaults import SEED
 from causal_hcc.effects import EffectsReport, adjust
 from causal_hcc.effects.spec import Specification, estimate
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
-from causal_hcc.sensitivity._memo import shared_rows
+from causal_hcc.sensitivity._memo import shared_rows, small_blas
 from causal_hcc.sensitivity.evalue_records import effect_evalues
 from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, SpecificationGrid,
                                          build_specifications, default_covariate_sets,
@@ -415,7 +415,9 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
     -------
     SensitivityReport
     """
-    with shared_rows():   # a specification met twice on the same data is computed once
+    # A specification met twice on the same data is computed once; a small cohort's
+    # tiny matrices on one BLAS thread (sensitivity/_memo.py).
+    with shared_rows(), small_blas(cohort.n):
         return _run(cohort, effects, covariates, jobs, seed, progress, primary, landmarks,
                     covariate_sets, subgroups, benchmarks, extra_analyses, dask_address)
 
