@@ -28,7 +28,6 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 import numpy as np
-import pandas as pd
 
 from causal_hcc.data.cohort import Cohort
 
@@ -51,7 +50,14 @@ def shared_rows():
 
 
 def _digest(h, values) -> None:
-    h.update(np.ascontiguousarray(values).tobytes())
+    """Feed an array's values to the hash: numbers as bytes, anything else by repr (so 1
+    and "1" differ) with a separator."""
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        h.update(np.ascontiguousarray(values).tobytes())
+    else:
+        h.update("\x1f".join(map(repr, values.tolist())).encode())
+    h.update(b"\x1e")
 
 
 def data_key(cohort: Cohort, covariates) -> bytes:
@@ -67,11 +73,10 @@ def data_key(cohort: Cohort, covariates) -> bytes:
     h.update(repr((cohort.roles.treatment, lab.comparison, lab.treated, lab.control,
                    tuple(covariates), [(c, str(cohort.data[c].dtype), cohort.levels.get(c),
                                         cohort.kinds.get(c)) for c in present])).encode())
-    _digest(h, pd.util.hash_array(np.asarray(cohort.ids, dtype=object)))
-    for values in (cohort.time, cohort.event, cohort.treated):
-        _digest(h, np.asarray(values, dtype=float))
+    for values in (cohort.ids, cohort.time, cohort.event, cohort.treated):
+        _digest(h, values)
     for c in present:
-        _digest(h, pd.util.hash_array(cohort.data[c].to_numpy()))
+        _digest(h, cohort.data[c].to_numpy())
     return h.digest()
 
 

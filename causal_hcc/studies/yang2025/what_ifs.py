@@ -109,14 +109,17 @@ _ROW_COLUMNS = ("estimand", "hr", "ci_lower", "ci_upper", "p_value", "n_treated"
 
 
 def _flip(frame, treated_vi, k, rng) -> tuple[pd.DataFrame, list]:
-    data = frame.copy()
-    rows_treated = np.flatnonzero(data["local_therapy"].to_numpy() == 1)
-    vi = data["vascular_invasion"].to_numpy().copy()
+    rows_treated = np.flatnonzero(frame["local_therapy"].to_numpy() == 1)
+    vi = frame["vascular_invasion"].to_numpy().copy()
     pool = rows_treated[vi[rows_treated] == (1 if k < treated_vi else 0)]
     chosen = np.sort(rng.choice(pool, size=abs(k - treated_vi), replace=False))
     vi[chosen] = 0 if k < treated_vi else 1
+    ids = frame["patient_id"].to_numpy()[chosen]
+    # A shallow copy with the column replaced (pandas never writes a replaced column into
+    # the shared array): the other columns are the cohort's, read-only downstream.
+    data = frame.copy(deep=False)
     data["vascular_invasion"] = vi
-    return data, [str(data["patient_id"].iloc[i]) for i in chosen]
+    return data, [str(i) for i in ids]
 
 
 def vascular_invasion_sensitivity(cohort: Cohort, k_values=range(3, 9), *,
