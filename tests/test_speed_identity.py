@@ -18,9 +18,8 @@ eps = 1e-14 within 1e-12 (tests/test_sensitivity_counting_process.py), so the sn
 and P moved by ~1e-7 towards R's. The HRs (coefficients) still agree at rtol 1e-12.
 """
 
-import re
-
 import math
+import re
 import sys
 from functools import cache
 from pathlib import Path

@@ -16,9 +16,9 @@ weight summed over the event times at which it is at risk), so nothing is n x n 
 n x p x p. Times are first merged as R's ``aeqSurv`` does (start and stop together).
 
 Newton-Raphson from beta = 0 with step halving when the log-likelihood falls, as R's
-``coxph``; it stops one step after a step below 1e-10 (relative), i.e. at the maximum to
-machine precision, where R stops on the relative change of the log-likelihood
-(``eps = 1e-9``). Checked against R run with ``eps = 1e-14``
+``coxph``; it stops after a full step smaller than 1e-10 (relative to 1 + |beta|), which
+(Newton's convergence being quadratic) leaves the maximum to machine precision, where R
+stops on the relative change of the log-likelihood (``eps = 1e-9``). Checked against R run with ``eps = 1e-14``
 (tests/reference/counting_process.R; tests/test_sensitivity_counting_process.py).
 """
 

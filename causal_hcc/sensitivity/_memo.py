@@ -90,5 +90,5 @@ def small_blas(n: int):
     context beyond, where threads pay for themselves)."""
     if n > SMALL_BLAS_N:
         return nullcontext()
-    from threadpoolctl import threadpool_limits   # scikit-learn's dependency
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
     return threadpool_limits(limits=1, user_api="blas")
