@@ -260,3 +260,21 @@ def test_veteran_with_its_own_columns():
         assert word not in text.lower()
     assert "Denominator:" in text
     json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_small_cohorts_run_on_one_blas_thread():
+    """sensitivity/_memo.small_blas: one BLAS thread up to SMALL_BLAS_N patients, as many
+    as before beyond (the results do not depend on it: tests/test_speed_identity.py)."""
+    from threadpoolctl import threadpool_info
+
+    from causal_hcc.sensitivity._memo import SMALL_BLAS_N, small_blas
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas"}
+    before = blas_threads()
+    with small_blas(76):
+        assert set(blas_threads().values()) <= {1}
+    assert blas_threads() == before
+    with small_blas(SMALL_BLAS_N + 1):
+        assert blas_threads() == before

@@ -403,3 +403,44 @@ def test_the_report_command_passes_dask_to_the_grid(monkeypatch):
     args = argparse.Namespace(dask="tcp://127.0.0.1:1", quiet=True)
     assert run_sensitivity_stage(args, generic, None, Config(), quiet=True) == "report"
     assert seen["dask_address"] == "tcp://127.0.0.1:1"
+
+
+def test_shared_rows_compute_a_set_once_and_equal_the_computation(cohort, monkeypatch):
+    """Inside shared_rows a specification met again on the same data is looked up: the rows
+    equal those computed (a set of the grid's 125 or just its two default rows), and
+    different data (one patient's covariate changed) are computed anew."""
+    import dataclasses
+    import importlib
+
+    from causal_hcc.sensitivity._memo import shared_rows
+    grid_module = importlib.import_module("causal_hcc.sensitivity.grid")
+
+    covs = tuple(cohort.roles.covariates)
+    specs = [s for s in build_specifications({"default": covs}) if s.name == "default"]
+    pair = [Specification.psm(covs), Specification.iptw(covs)]
+    with quiet():
+        alone = evaluate_set(cohort, pair)
+    calls = []
+    real = grid_module.prepare
+    monkeypatch.setattr(grid_module, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = cohort.data.copy()
+    data.loc[0, "ecog"] = 1 - data.loc[0, "ecog"]
+    other = dataclasses.replace(cohort, data=data)
+    with quiet(), shared_rows():
+        full = evaluate_set(cohort, specs)
+        looked_up = evaluate_set(cohort, pair)
+        again = evaluate_set(dataclasses.replace(cohort, data=cohort.data.copy()), pair)
+        changed = evaluate_set(other, pair)
+        looked_up[0]["hr"] = -1.0           # a caller's edit does not reach the memo
+        assert evaluate_set(cohort, pair)[0]["hr"] == alone[0]["hr"]
+    assert len(calls) == 2                  # the full set and the changed data only
+    def same(a, b):                         # NaN equals NaN
+        return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k])
+                                            for k in a)
+    by_spec = dict(zip(specs, full))
+    for spec, a, b in zip(pair, alone, again):
+        assert same(a, b) and same(a, by_spec[spec])
+    assert [r["hr"] for r in changed] != [r["hr"] for r in alone]
+    with quiet():                           # outside a scope nothing is cached
+        evaluate_set(cohort, pair)
+    assert len(calls) == 3

@@ -51,6 +51,7 @@ from causal_hcc.defaults import SEED
 from causal_hcc.effects import EffectsReport, adjust
 from causal_hcc.effects.spec import Specification, estimate
 from causal_hcc.errors import CohortError, NotEstimableError, SmallSampleWarning
+from causal_hcc.sensitivity._memo import shared_rows, small_blas
 from causal_hcc.sensitivity.evalue_records import effect_evalues
 from causal_hcc.sensitivity.grid import (BALANCE_THRESHOLD, SpecificationGrid,
                                          build_specifications, default_covariate_sets,
@@ -414,6 +415,15 @@ def run_sensitivity(cohort: Cohort, effects: EffectsReport | None = None, *,
     -------
     SensitivityReport
     """
+    # A specification met twice on the same data is computed once; a small cohort's
+    # tiny matrices on one BLAS thread (sensitivity/_memo.py).
+    with shared_rows(), small_blas(cohort.n):
+        return _run(cohort, effects, covariates, jobs, seed, progress, primary, landmarks,
+                    covariate_sets, subgroups, benchmarks, extra_analyses, dask_address)
+
+
+def _run(cohort, effects, covariates, jobs, seed, progress, primary, landmarks,
+         covariate_sets, subgroups, benchmarks, extra_analyses, dask_address):
     if effects is not None and covariates is not None and \
             tuple(covariates) != tuple(effects.covariates):
         raise ValueError(f"covariates {tuple(covariates)} differ from those of the effects "

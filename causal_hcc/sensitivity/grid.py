@@ -42,6 +42,7 @@ from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED, SMD_THRESHOLD
 from causal_hcc.effects.spec import Specification, estimate_prepared_many, prepare
 from causal_hcc.parallel import run_parallel
+from causal_hcc.sensitivity._memo import data_key, memo
 
 CALIPERS = (0.05, 0.1, 0.2, 0.5, None)
 RATIOS = (1, 2)
@@ -223,6 +224,11 @@ def evaluate_set(cohort: Cohort, specs) -> list[dict]:
     -------
     list of dict
         One row per specification, with the columns :data:`COLUMNS`.
+
+    Notes
+    -----
+    Inside :func:`causal_hcc.sensitivity._memo.shared_rows` (as in ``run_sensitivity``),
+    a set whose rows were all computed before on the same data is not computed again.
     """
     specs = list(specs)
     if not specs:
@@ -230,6 +236,18 @@ def evaluate_set(cohort: Cohort, specs) -> list[dict]:
     keys = {s.key for s in specs}
     if len(keys) > 1:
         raise ValueError("evaluate_set: specifications of one call share one PS model.")
+    rows_memo = memo()
+    if rows_memo is None:
+        return _evaluate_set(cohort, specs)
+    data = data_key(cohort, specs[0].covariates)
+    if all((data, spec) in rows_memo for spec in specs):
+        return [dict(rows_memo[data, spec]) for spec in specs]
+    rows = _evaluate_set(cohort, specs)
+    rows_memo.update(((data, spec), dict(row)) for spec, row in zip(specs, rows))
+    return rows
+
+
+def _evaluate_set(cohort: Cohort, specs) -> list[dict]:
     prep = prepare(cohort, specs[0].covariates, specs[0].splines)
     rows = []
     for spec, res in zip(specs, estimate_prepared_many(prep, specs)):

@@ -210,14 +210,17 @@ def _levels(cohort: Cohort, variable: str):
     return [(level, values == level) for level in (1, 0)]
 
 
-def _subgroup_weights(cohort: Cohort, covariates, variable):
-    """Stabilised ATE weights from a PS fitted within each subgroup, or (None, reason)."""
+def _subgroup_weights(cohort: Cohort, covariates, variable, preps=None):
+    """Stabilised ATE weights from a PS fitted within each subgroup, or (None, reason).
+
+    ``preps``: level -> the subgroup's PS fit (:func:`~causal_hcc.effects.spec.prepare` of
+    ``covariates``) when the caller has it already."""
     w = np.zeros(cohort.n)
     for level, mask in _levels(cohort, variable)[::-1]:
         sub = cohort.subset(mask, f"{variable} = {level}")
         if len(set(sub.treated)) < 2:
             return None, f"{variable} = {level}: only one arm"
-        prep = prepare(sub, covariates)
+        prep = (preps or {}).get(level) or prepare(sub, covariates)
         if prep.reason:
             return None, f"{variable} = {level}: {prep.reason}"
         w[mask] = ps_weights(prep.ps, prep.treated, estimand="ATE", stabilized=True)[0]
@@ -290,6 +293,10 @@ def interaction_tests(cohort: Cohort, variable: str | None = None,
     variable = _variable(cohort, variable)
     covariates = tuple(cohort.roles.covariates if covariates is None else covariates)
     _check_binary(cohort.data, variable)
+    return _interaction_tests(cohort, variable, covariates)
+
+
+def _interaction_tests(cohort: Cohort, variable, covariates, preps=None):
     treatment = cohort.roles.treatment
     design = build_design(cohort.data, covariates, levels=cohort.levels)
     out = [_interaction("crude", f"Cox {treatment} * {variable}, model SE", cohort,
@@ -297,7 +304,7 @@ def interaction_tests(cohort: Cohort, variable: str | None = None,
            _interaction("adjusted", f"Cox {treatment} * {variable} + "
                         f"{' + '.join(covariates)}, model SE", cohort, variable,
                         design.matrix[:, 1:], list(design.terms[1:]))]
-    w, reason = _subgroup_weights(cohort, covariates, variable)
+    w, reason = _subgroup_weights(cohort, covariates, variable, preps)
     description = (f"weighted Cox {treatment} * {variable}, stabilised ATE weights from a "
                    "PS fitted within each subgroup, robust SE")
     if w is None:
@@ -361,7 +368,7 @@ def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=Non
     _check_binary(cohort.data, variable)
     specs = (Specification.iptw(covariates, estimand="ATE", stabilized=True),
              Specification.psm(covariates, caliper_sd=caliper_sd, ties=ties))
-    estimates, notes = [], []
+    estimates, notes, preps = [], [], {}
     for level, mask in _levels(cohort, variable):
         name = f"{variable} = {level}"
         sub = cohort.subset(mask, name)
@@ -377,7 +384,7 @@ def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=Non
             rows += [(m, None, {"reason": "only one arm in this subgroup"})
                      for m in ("iptw", "psm")]
         else:
-            prep = prepare(sub, covariates)
+            prep = preps[level] = prepare(sub, covariates)
             for spec in specs:
                 row = _row(estimate_prepared(prep, spec))
                 rows.append((spec.family, "ATE" if spec.family == "iptw"
@@ -398,7 +405,7 @@ def subgroup_effects(cohort: Cohort, variable: str | None = None, covariates=Non
             applies = small or any(t.startswith(method + ":") for t in too_small)
             estimates.append(_estimate(name, variable, level, method, estimand, row,
                                        note if applies else "", cohort.labels.comparison))
-    interactions = interaction_tests(cohort, variable, covariates)
+    interactions = _interaction_tests(cohort, variable, covariates, preps)
     settings = {"variable": variable, "covariates": list(covariates),
                 "caliper_sd": caliper_sd, "min_events": min_events, "min_arm": min_arm,
                 "iptw": "ATE, stabilised within the subgroup, robust SE",

@@ -22,6 +22,7 @@ import pandas as pd
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.defaults import SEED
 from causal_hcc.effects.spec import Specification
+from causal_hcc.sensitivity._memo import shared_rows
 from causal_hcc.sensitivity.grid import evaluate_set
 from causal_hcc.studies.yang2025.dictionary import (DEFAULT_CONFOUNDERS, ROLES,
                                                     confounders_for)
@@ -103,15 +104,22 @@ class VascularInvasionSensitivity:
         return "\n".join(lines)
 
 
+_ROW_COLUMNS = ("estimand", "hr", "ci_lower", "ci_upper", "p_value", "n_treated",
+                "n_control", "events", "estimable", "reason")
+
+
 def _flip(frame, treated_vi, k, rng) -> tuple[pd.DataFrame, list]:
-    data = frame.copy()
-    rows_treated = np.flatnonzero(data["local_therapy"].to_numpy() == 1)
-    vi = data["vascular_invasion"].to_numpy().copy()
+    rows_treated = np.flatnonzero(frame["local_therapy"].to_numpy() == 1)
+    vi = frame["vascular_invasion"].to_numpy().copy()
     pool = rows_treated[vi[rows_treated] == (1 if k < treated_vi else 0)]
     chosen = np.sort(rng.choice(pool, size=abs(k - treated_vi), replace=False))
     vi[chosen] = 0 if k < treated_vi else 1
+    ids = frame["patient_id"].to_numpy()[chosen]
+    # A shallow copy with the column replaced (pandas never writes a replaced column into
+    # the shared array): the other columns are the cohort's, read-only downstream.
+    data = frame.copy(deep=False)
     data["vascular_invasion"] = vi
-    return data, [str(data["patient_id"].iloc[i]) for i in chosen]
+    return data, [str(i) for i in ids]
 
 
 def vascular_invasion_sensitivity(cohort: Cohort, k_values=range(3, 9), *,
@@ -161,18 +169,19 @@ def vascular_invasion_sensitivity(cohort: Cohort, k_values=range(3, 9), *,
         raise ValueError(f"k values {bad} outside 0..{int(treated.sum())} treated patients.")
     specs = (Specification.psm(covariates), Specification.iptw(covariates))
     rows = []
-    for k in k_values:
-        rng = np.random.default_rng([seed, k])   # one stream per k, whatever else is asked
-        for draw in range(1 if k == observed else n_draws):
-            data, flipped = ((frame, []) if k == observed
-                             else _flip(frame, observed, k, rng))
-            sub = cohort if k == observed else dataclasses.replace(cohort, data=data)
-            for spec, row in zip(specs, evaluate_set(sub, specs)):
-                rows.append({"k": k, "draw": draw + 1, "flipped_ids": ", ".join(flipped),
-                             "method": spec.family,
-                             **{c: row[c] for c in ("estimand", "hr", "ci_lower", "ci_upper",
-                                                    "p_value", "n_treated", "n_control",
-                                                    "events", "estimable", "reason")}})
+    # Draws that flip the same patients, and the reconstructed k (the specification grid's
+    # default rows inside run_sensitivity), are computed once (shared_rows).
+    with shared_rows():
+        for k in k_values:
+            rng = np.random.default_rng([seed, k])   # one stream per k, whatever else is asked
+            for draw in range(1 if k == observed else n_draws):
+                data, flipped = ((frame, []) if k == observed
+                                 else _flip(frame, observed, k, rng))
+                sub = cohort if k == observed else dataclasses.replace(cohort, data=data)
+                for spec, row in zip(specs, evaluate_set(sub, specs)):
+                    rows.append({"k": k, "draw": draw + 1, "flipped_ids": ", ".join(flipped),
+                                 "method": spec.family,
+                                 **{c: row[c] for c in _ROW_COLUMNS}})
     table = pd.DataFrame(rows)
     by_k = []
     for (k, method), part in table.groupby(["k", "method"], sort=False):
