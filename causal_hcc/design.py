@@ -83,10 +83,14 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
         col = frame[name]
         kind, lv = covariate_levels(col, name, levels)
         if kind == "category":
-            text = col.astype(str)
-            present = [v for v in lv if (text == str(v)).any()]
+            # each cell's text, coded once; a level's dummy is (code == its code)
+            codes, uniques = pd.factorize(col.astype(str).to_numpy(object))
+            position = {u: i for i, u in enumerate(uniques)}
+            present = [v for v in lv if str(v) in position]
             absent = [v for v in lv if v not in present]
-            unknown = sorted(set(text[col.notna()]) - {str(v) for v in lv})
+            seen = np.zeros(len(uniques), dtype=bool)
+            seen[codes[col.notna().to_numpy()]] = True
+            unknown = sorted(set(uniques[seen]) - {str(v) for v in lv})
             if unknown:
                 raise CohortError([f"Column '{name}': values {unknown[:5]} are not among its "
                                    f"levels {list(lv)}. Recode them or declare the levels."],
@@ -99,7 +103,7 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
                                 ") here; it carries no information and is left out of the "
                                 "model.")
                 continue
-            columns[name] = [(f"{name}[{v}]", (text == str(v)).to_numpy(float))
+            columns[name] = [(f"{name}[{v}]", (codes == position[str(v)]).astype(float))
                              for v in present[1:]]
             formula_terms.append(name)
         elif name in splines:
