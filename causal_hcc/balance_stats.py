@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from causal_hcc.design import as_text
+
 _TINY = np.sqrt(np.finfo(float).eps)
 _KIND = {"binary": "binary", "numeric": "continuous", "categorical": "category"}
 
@@ -74,7 +76,7 @@ def variable_rows(frame, name, levels, kinds=None) -> list[tuple[str, str, np.nd
             kind = "binary" if set(col.dropna().unique()) <= {0, 1} else "continuous"
     if kind == "category":
         missing = col.isna().to_numpy()
-        codes, uniques = pd.factorize(col.astype(str).to_numpy(object))
+        codes, uniques = pd.factorize(as_text(col))
         position = {u: i for i, u in enumerate(uniques)}
         rows = []
         for v in lv:

@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from causal_hcc._numeric import norm_sf, rankdata, z_value
 from causal_hcc.data.cohort import Cohort
-from causal_hcc.design import Design, build_design, covariate_levels
+from causal_hcc.design import Design, as_text, build_design, covariate_levels
 from causal_hcc.errors import (CohortError, ConvergenceWarning, OverlapWarning, SeparationWarning,
                                SmallSampleWarning)
 from causal_hcc.logistic import LogisticFit, check_rank, detect_separation, fit_logistic
@@ -174,7 +174,7 @@ def _level_counts(frame, covariates, treated, levels) -> pd.DataFrame:
             lv = (0, 1)
         if kind == "category":
             # patients per arm for each distinct text, then looked up level by level
-            codes, uniques = pd.factorize(col.astype(str))
+            codes, uniques = pd.factorize(as_text(col))
             per_arm = {arm: np.bincount(codes[treated == arm], minlength=len(uniques))
                        for arm in (1, 0)}
             position = {u: i for i, u in enumerate(uniques)}
