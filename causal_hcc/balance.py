@@ -223,35 +223,68 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
                     label=label)
 
 
-def _balance(prepared: Prepared, covariates, *, weights, smd_denominator, ps_covariates,
-             threshold, adjustment, estimand, label) -> BalanceTable:
-    """:func:`balance_frame` on rows prepared once for several adjustments."""
-    frame = prepared.frame
-    if smd_denominator not in DENOMINATORS:
+def _balance(prepared: Prepared, covariates, **spec) -> BalanceTable:
+    """:func:`balance_frame` on a preparation (see :func:`_tables`)."""
+    return _tables(prepared, {"table": dict(spec, covariates=covariates)})["table"]
+
+
+def _check(frame, spec: dict) -> None:
+    if spec["smd_denominator"] not in DENOMINATORS:
         raise ValueError(f"smd_denominator must be one of {sorted(DENOMINATORS)}, not "
-                         f"{smd_denominator!r}")
-    absent = [c for c in covariates if c not in frame]
+                         f"{spec['smd_denominator']!r}")
+    absent = [c for c in spec["covariates"] if c not in frame]
     if absent:
         raise CohortError([f"Column '{c}': not found; cannot show its balance."
                            for c in absent], header="Cannot build the balance table:")
+
+
+def _tables(prepared: Prepared, specs: dict) -> dict:
+    """BalanceTables of several adjustments: ``specs`` holds, by name, the covariates,
+    weights, smd_denominator, ps_covariates, threshold, adjustment, estimand and label of
+    each (:func:`balance_frame`'s arguments).
+
+    One variable at a time: its weight-free rows are prepared once, give their numbers
+    under every adjustment, and are let go (one variable's arrays in memory at a time).
+    """
+    for spec in specs.values():
+        _check(prepared.frame, spec)
     treated = prepared.treated
-    adjusted = weights is not None
-    w = np.ones(len(treated)) if weights is None else np.asarray(weights, dtype=float)
+    weights = {key: np.ones(len(treated)) if spec["weights"] is None
+               else np.asarray(spec["weights"], dtype=float) for key, spec in specs.items()}
+    stats: dict = {}
+    names = dict.fromkeys(c for spec in specs.values() for c in spec["covariates"])
+    for name in names:
+        rows = prepared.rows(name)
+        for key, spec in specs.items():
+            if name in spec["covariates"]:
+                stats[key, name] = [(row.level, row.kind,
+                                     row_stats(row, weights[key], spec["smd_denominator"]))
+                                    for row in rows]
+        del rows
+    return {key: _table(spec, weights[key], treated,
+                        [(name, *numbers) for name in dict.fromkeys(spec["covariates"])
+                         for numbers in stats[key, name]])
+            for key, spec in specs.items()}
+
+
+def _table(spec: dict, w: np.ndarray, treated: np.ndarray, computed) -> BalanceTable:
+    """One BalanceTable from its rows' numbers ``computed``: (variable, level, kind,
+    stats)."""
+    adjusted = spec["weights"] is not None
     rows = []
     notes = []
-    for name in dict.fromkeys(covariates):
-        for row in prepared.rows(name):
-            stats = row_stats(row, w, smd_denominator)
-            rows.append({"variable": name, "level": row.level, "kind": row.kind,
-                         "ps_covariate": name in ps_covariates, **stats})
-            if stats["n_missing"] and not any(n.startswith(f"'{name}'") for n in notes):
-                notes.append(f"'{name}': {stats['n_missing']} missing values left out of "
-                             "its rows.")
+    for name, level, kind, stats in computed:
+        rows.append({"variable": name, "level": level, "kind": kind,
+                     "ps_covariate": name in spec["ps_covariates"], **stats})
+        if stats["n_missing"] and not any(n.startswith(f"'{name}'") for n in notes):
+            notes.append(f"'{name}': {stats['n_missing']} missing values left out of "
+                         "its rows.")
     table = pd.DataFrame(rows)
     if table.empty:
         table = pd.DataFrame(columns=_COLUMNS)
     for when in ("before", "after"):
-        table[f"imbalanced_{when}"] = np.abs(table[f"smd_{when}"].astype(float)) > threshold
+        table[f"imbalanced_{when}"] = (np.abs(table[f"smd_{when}"].astype(float))
+                                       > spec["threshold"])
     if not adjusted:
         after = [c for c in table.columns if c.endswith("_after") and c != "imbalanced_after"]
         table[after] = np.nan
@@ -259,9 +292,10 @@ def _balance(prepared: Prepared, covariates, *, weights, smd_denominator, ps_cov
     sums = {a: float(w[treated == v].sum()) for a, v in (("treated", 1), ("control", 0))}
     ess = {a: effective_sample_size(w[treated == v]) for a, v in (("treated", 1),
                                                                   ("control", 0))}
-    return BalanceTable(label=label, adjustment=adjustment or "unadjusted",
-                        estimand=estimand, smd_denominator=smd_denominator,
-                        threshold=threshold, rows=table[_COLUMNS].reset_index(drop=True),
+    return BalanceTable(label=spec["label"], adjustment=spec["adjustment"] or "unadjusted",
+                        estimand=spec["estimand"], smd_denominator=spec["smd_denominator"],
+                        threshold=spec["threshold"],
+                        rows=table[_COLUMNS].reset_index(drop=True),
                         n_before={"treated": int((treated == 1).sum()),
                                   "control": int((treated == 0).sum())},
                         n_after=sums if adjusted else {}, ess_after=ess if adjusted else {},
@@ -370,7 +404,7 @@ def balance_tables(cohort: Cohort, adjustments: dict, *, covariates=None, ps_cov
     """
     prepared = Prepared(cohort.data, cohort.treated, dict(cohort.levels), dict(cohort.kinds))
     ids = None
-    tables = {}
+    specs = {}
     for name, adjustment in adjustments.items():
         description, estimand, default_denominator, weights = _describe(adjustment)
         if adjustment is not None:
@@ -387,12 +421,13 @@ def balance_tables(cohort: Cohort, adjustments: dict, *, covariates=None, ps_cov
         if shown is None:
             shown = tuple(ps) + tuple(v for v in cohort.roles.balance_variables
                                       if v in cohort.data and v not in ps)
-        tables[name] = _balance(prepared, tuple(shown), weights=weights,
-                                smd_denominator=smd_denominator or default_denominator,
-                                ps_covariates=tuple(ps), threshold=threshold,
-                                adjustment=description, estimand=estimand,
-                                label=cohort.label)
-    return tables
+        specs[name] = {"covariates": tuple(shown), "weights": weights,
+                       "smd_denominator": smd_denominator or default_denominator,
+                       "ps_covariates": tuple(ps), "threshold": threshold,
+                       "adjustment": description, "estimand": estimand,
+                       "label": cohort.label}
+        _check(cohort.data, specs[name])     # each adjustment's errors in turn, as before
+    return _tables(prepared, specs)
 
 
 RESIDUAL_COLUMNS = ["method", "estimand", "variable", "level", "ps_covariate", "smd_before",
@@ -515,11 +550,13 @@ def _more_tables(effects, cohort) -> dict:
         v for v in cohort.roles.balance_variables if v in cohort.data
         and v not in effects.covariates)
     prepared = Prepared(cohort.data, cohort.treated, dict(cohort.levels), dict(cohort.kinds))
-    return {f"{method}_{head}": _balance(
-                prepared, covariates, weights=w, ps_covariates=tuple(effects.covariates),
-                smd_denominator=focal_denominator(head, matching=True), estimand=head,
-                adjustment=method, label=cohort.label, threshold=THRESHOLD)
-            for (method, head), (w, _strata) in extra.items()}
+    return _tables(prepared, {
+        f"{method}_{head}": {"covariates": covariates, "weights": w,
+                             "ps_covariates": tuple(effects.covariates),
+                             "smd_denominator": focal_denominator(head, matching=True),
+                             "estimand": head, "adjustment": method, "label": cohort.label,
+                             "threshold": THRESHOLD}
+        for (method, head), (w, _strata) in extra.items()})
 
 
 def balance_summary(effects, cohort=None, labels=None,

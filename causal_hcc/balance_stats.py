@@ -145,18 +145,17 @@ def prepare_row(level: str, kind: str, x: np.ndarray, treated: np.ndarray) -> Ro
 
 
 class Prepared:
-    """The weight-free rows of a frame's variables, made when first asked for."""
+    """A frame's variables and treatment, from which the weight-free rows are made."""
 
     def __init__(self, frame: pd.DataFrame, treated, levels=None, kinds=None):
         self.frame, self.levels, self.kinds = frame, levels, kinds
         self.treated = np.asarray(treated).astype(int)
-        self._rows: dict[str, list[Row]] = {}
 
     def rows(self, name: str) -> list[Row]:
-        if name not in self._rows:
-            self._rows[name] = [prepare_row(level, kind, x, self.treated) for level, kind, x
-                                in variable_rows(self.frame, name, self.levels, self.kinds)]
-        return self._rows[name]
+        """The rows of variable ``name`` (made anew each time: the caller keeps them
+        while it needs them)."""
+        return [prepare_row(level, kind, x, self.treated) for level, kind, x
+                in variable_rows(self.frame, name, self.levels, self.kinds)]
 
 
 # ---------------------------------------------------------------- one adjustment
