@@ -54,7 +54,10 @@ def closest(name: str, choices) -> str:
 # The gate's text operations (strip, lower, a regex, to_numeric) are applied to each
 # distinct value of a text column once and spread back over the rows by their codes: the
 # same Python string operations as before, so the same results, but a registry column of
-# a million rows with a few hundred distinct values costs a few hundred of them.
+# a million rows with a few hundred distinct values costs a few hundred of them. Tests on
+# the values (yes/no, the treated code, numbers, labels) are decided per distinct value
+# too (by_value, spread). A column's factorisation is found once per gate (shared_values)
+# or taken from the text reader, which has already made it (seed_coding).
 
 _CACHE: dict | None = None
 
