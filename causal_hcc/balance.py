@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from causal_hcc.balance_stats import (  # noqa: F401  (re-exported)
+    Prepared, row_stats, variable_rows, weighted_ks, weighted_mean, weighted_variance)
 from causal_hcc.data.cohort import Cohort
 from causal_hcc.errors import CohortError
 from causal_hcc.matching import MatchedSample
@@ -33,7 +35,6 @@ DENOMINATORS = {
     "pooled": "pooled SD sqrt((s1^2 + s0^2) / 2) of the unadjusted sample (cobalt default; "
               "ATE and overlap weights)",
 }
-_TINY = np.sqrt(np.finfo(float).eps)
 
 
 @dataclass(frozen=True)
@@ -164,93 +165,6 @@ def _count(x: float) -> str:
     return f"{int(round(x))}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}"
 
 
-# ---------------------------------------------------------------- statistics
-def weighted_mean(x, w) -> float:
-    return float(np.sum(w * x) / np.sum(w))
-
-
-def weighted_variance(x, w) -> float:
-    """Unbiased weighted variance sum w (x - m)^2 / (sum w - sum w^2 / sum w) (cobalt)."""
-    w = np.asarray(w, dtype=float)
-    sw = w.sum()
-    denom = sw - np.sum(w ** 2) / sw
-    return float(np.sum(w * (x - weighted_mean(x, w)) ** 2) / denom) if denom > 0 else np.nan
-
-
-def weighted_ks(x, treated, w) -> float:
-    """Largest gap between the arms' weighted empirical CDFs (MatchIt's eCDF Max)."""
-    order = np.argsort(x, kind="stable")
-    xs, ts, ws = x[order], treated[order], w[order]
-    step = np.where(ts == 1, ws / ws[ts == 1].sum(), -ws / ws[ts == 0].sum())
-    gap = np.cumsum(step)[np.r_[xs[1:] != xs[:-1], True]]
-    return float(np.max(np.abs(gap)))
-
-
-_KIND = {"binary": "binary", "numeric": "continuous", "categorical": "category"}
-
-
-def variable_rows(frame, name, levels, kinds=None) -> list[tuple[str, str, np.ndarray]]:
-    """(level, kind, values as float with NaN for missing) per row of the table.
-
-    ``levels``: categorical levels (reference first) by name; ``kinds``: ``binary``,
-    ``numeric`` or ``categorical`` by name (a Cohort's); otherwise inferred.
-    """
-    col = frame[name]
-    kind = _KIND.get((kinds or {}).get(name))
-    if levels and name in levels:
-        kind, lv = "category", tuple(levels[name])
-    elif kind not in ("binary", "continuous"):
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            kind, lv = "category", tuple(sorted(col.dropna().astype(str).unique()))
-        else:
-            kind = "binary" if set(col.dropna().unique()) <= {0, 1} else "continuous"
-    if kind == "category":
-        missing = col.isna().to_numpy()
-        text = col.astype(str)
-        return [(str(v), "category", np.where(missing, np.nan, (text == str(v)).to_numpy(float)))
-                for v in lv]
-    return [("", kind, col.to_numpy(float))]
-
-
-def _one_row(x, treated, w, binary, denominator):
-    ok = ~np.isnan(x)
-    x, t, w = x[ok], treated[ok], w[ok]
-    out = {}
-    var_before = {}
-    for arm, a in (("treated", 1), ("control", 0)):
-        xa = x[t == a]
-        m = xa.mean()
-        var_before[arm] = m * (1 - m) if binary else np.var(xa, ddof=1)
-        out[f"mean_{arm}_before"] = m
-        out[f"sd_{arm}_before"] = np.sqrt(var_before[arm])
-        out[f"n_{arm}_before"] = xa.sum()
-        sel = (t == a) & (w > 0)
-        mw = weighted_mean(x[sel], w[sel])
-        out[f"mean_{arm}_after"] = mw
-        out[f"sd_{arm}_after"] = np.sqrt(mw * (1 - mw) if binary
-                                         else weighted_variance(x[sel], w[sel]))
-        out[f"n_{arm}_after"] = float(np.sum(w[sel] * x[sel]))
-    pooled = np.sqrt((var_before["treated"] + var_before["control"]) / 2)
-    sd = (np.sqrt(var_before[denominator]) if denominator in ("treated", "control")
-          else pooled)
-    if sd < _TINY:   # e.g. a level absent from the focal arm: fall back, as MatchIt does
-        sd = pooled if pooled >= _TINY else np.nan
-    out["sd_denominator"] = sd
-    for when in ("before", "after"):
-        out[f"smd_{when}"] = (out[f"mean_treated_{when}"] - out[f"mean_control_{when}"]) / sd
-    if binary:
-        out["variance_ratio_before"] = out["variance_ratio_after"] = np.nan
-        out["ks_before"] = abs(out["mean_treated_before"] - out["mean_control_before"])
-        out["ks_after"] = abs(out["mean_treated_after"] - out["mean_control_after"])
-    else:
-        out["variance_ratio_before"] = var_before["treated"] / var_before["control"]
-        out["variance_ratio_after"] = (out["sd_treated_after"] / out["sd_control_after"]) ** 2
-        out["ks_before"] = weighted_ks(x, t, np.ones_like(x))
-        out["ks_after"] = weighted_ks(x[w > 0], t[w > 0], w[w > 0])
-    out["n_missing"] = int((~ok).sum())
-    return out
-
-
 _COLUMNS = ["variable", "level", "kind", "ps_covariate", "n_missing",
             "mean_treated_before", "mean_control_before", "sd_treated_before",
             "sd_control_before", "n_treated_before", "n_control_before", "smd_before",
@@ -303,31 +217,74 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
     Austin PC (2011). Multivariate Behav Res 46:399-424.
     Austin PC, Stuart EA (2015). Stat Med 34:3661-3679.
     """
-    if smd_denominator not in DENOMINATORS:
+    return _balance(Prepared(frame, treated, levels, kinds), covariates, weights=weights,
+                    smd_denominator=smd_denominator, ps_covariates=ps_covariates,
+                    threshold=threshold, adjustment=adjustment, estimand=estimand,
+                    label=label)
+
+
+def _balance(prepared: Prepared, covariates, **spec) -> BalanceTable:
+    """:func:`balance_frame` on a preparation (see :func:`_tables`)."""
+    return _tables(prepared, {"table": dict(spec, covariates=covariates)})["table"]
+
+
+def _check(frame, spec: dict) -> None:
+    if spec["smd_denominator"] not in DENOMINATORS:
         raise ValueError(f"smd_denominator must be one of {sorted(DENOMINATORS)}, not "
-                         f"{smd_denominator!r}")
-    absent = [c for c in covariates if c not in frame]
+                         f"{spec['smd_denominator']!r}")
+    absent = [c for c in spec["covariates"] if c not in frame]
     if absent:
         raise CohortError([f"Column '{c}': not found; cannot show its balance."
                            for c in absent], header="Cannot build the balance table:")
-    treated = np.asarray(treated).astype(int)
-    adjusted = weights is not None
-    w = np.ones(len(treated)) if weights is None else np.asarray(weights, dtype=float)
+
+
+def _tables(prepared: Prepared, specs: dict) -> dict:
+    """BalanceTables of several adjustments: ``specs`` holds, by name, the covariates,
+    weights, smd_denominator, ps_covariates, threshold, adjustment, estimand and label of
+    each (:func:`balance_frame`'s arguments).
+
+    One variable at a time: its weight-free rows are prepared once, give their numbers
+    under every adjustment, and are let go (one variable's arrays in memory at a time).
+    """
+    for spec in specs.values():
+        _check(prepared.frame, spec)
+    treated = prepared.treated
+    weights = {key: np.ones(len(treated)) if spec["weights"] is None
+               else np.asarray(spec["weights"], dtype=float) for key, spec in specs.items()}
+    stats: dict = {}
+    names = dict.fromkeys(c for spec in specs.values() for c in spec["covariates"])
+    for name in names:
+        rows = prepared.rows(name)
+        for key, spec in specs.items():
+            if name in spec["covariates"]:
+                stats[key, name] = [(row.level, row.kind,
+                                     row_stats(row, weights[key], spec["smd_denominator"]))
+                                    for row in rows]
+        del rows
+    return {key: _table(spec, weights[key], treated,
+                        [(name, *numbers) for name in dict.fromkeys(spec["covariates"])
+                         for numbers in stats[key, name]])
+            for key, spec in specs.items()}
+
+
+def _table(spec: dict, w: np.ndarray, treated: np.ndarray, computed) -> BalanceTable:
+    """One BalanceTable from its rows' numbers ``computed``: (variable, level, kind,
+    stats)."""
+    adjusted = spec["weights"] is not None
     rows = []
     notes = []
-    for name in dict.fromkeys(covariates):
-        for level, kind, x in variable_rows(frame, name, levels, kinds):
-            stats = _one_row(x, treated, w, kind != "continuous", smd_denominator)
-            rows.append({"variable": name, "level": level, "kind": kind,
-                         "ps_covariate": name in ps_covariates, **stats})
-            if stats["n_missing"] and not any(n.startswith(f"'{name}'") for n in notes):
-                notes.append(f"'{name}': {stats['n_missing']} missing values left out of "
-                             "its rows.")
+    for name, level, kind, stats in computed:
+        rows.append({"variable": name, "level": level, "kind": kind,
+                     "ps_covariate": name in spec["ps_covariates"], **stats})
+        if stats["n_missing"] and not any(n.startswith(f"'{name}'") for n in notes):
+            notes.append(f"'{name}': {stats['n_missing']} missing values left out of "
+                         "its rows.")
     table = pd.DataFrame(rows)
     if table.empty:
         table = pd.DataFrame(columns=_COLUMNS)
     for when in ("before", "after"):
-        table[f"imbalanced_{when}"] = np.abs(table[f"smd_{when}"].astype(float)) > threshold
+        table[f"imbalanced_{when}"] = (np.abs(table[f"smd_{when}"].astype(float))
+                                       > spec["threshold"])
     if not adjusted:
         after = [c for c in table.columns if c.endswith("_after") and c != "imbalanced_after"]
         table[after] = np.nan
@@ -335,9 +292,10 @@ def balance_frame(frame: pd.DataFrame, treated, covariates, *, weights=None,
     sums = {a: float(w[treated == v].sum()) for a, v in (("treated", 1), ("control", 0))}
     ess = {a: effective_sample_size(w[treated == v]) for a, v in (("treated", 1),
                                                                   ("control", 0))}
-    return BalanceTable(label=label, adjustment=adjustment or "unadjusted",
-                        estimand=estimand, smd_denominator=smd_denominator,
-                        threshold=threshold, rows=table[_COLUMNS].reset_index(drop=True),
+    return BalanceTable(label=spec["label"], adjustment=spec["adjustment"] or "unadjusted",
+                        estimand=spec["estimand"], smd_denominator=spec["smd_denominator"],
+                        threshold=spec["threshold"],
+                        rows=table[_COLUMNS].reset_index(drop=True),
                         n_before={"treated": int((treated == 1).sum()),
                                   "control": int((treated == 0).sum())},
                         n_after=sums if adjusted else {}, ess_after=ess if adjusted else {},
@@ -414,25 +372,62 @@ def balance_table(cohort: Cohort, adjustment: MatchedSample | Weights | None = N
     Austin PC (2011). Multivariate Behav Res 46:399-424.
     Austin PC, Stuart EA (2015). Stat Med 34:3661-3679.
     """
-    description, estimand, default_denominator, weights = _describe(adjustment)
-    if adjustment is not None:
-        ids = cohort.ids
-        if len(ids) != len(adjustment.patient_id) or np.any(ids != adjustment.patient_id):
-            raise CohortError(["The matched sample / weights belong to other patients (or "
-                               "another row order) than this cohort."],
-                              header="Cannot build the balance table:")
-    if ps_covariates is None:
-        ps_covariates = (adjustment.covariates if adjustment is not None
-                         and adjustment.covariates else cohort.roles.covariates)
-    if covariates is None:
-        covariates = tuple(ps_covariates) + tuple(v for v in cohort.roles.balance_variables
-                                                  if v in cohort.data
-                                                  and v not in ps_covariates)
-    return balance_frame(cohort.data, cohort.treated, tuple(covariates), weights=weights,
-                         levels=dict(cohort.levels), kinds=dict(cohort.kinds),
-                         smd_denominator=smd_denominator or default_denominator,
-                         ps_covariates=tuple(ps_covariates), threshold=threshold,
-                         adjustment=description, estimand=estimand, label=cohort.label)
+    return balance_tables(cohort, {"table": adjustment}, covariates=covariates,
+                          ps_covariates=ps_covariates, smd_denominator=smd_denominator,
+                          threshold=threshold)["table"]
+
+
+def balance_tables(cohort: Cohort, adjustments: dict, *, covariates=None, ps_covariates=None,
+                   smd_denominator: str | None = None,
+                   threshold: float = THRESHOLD) -> dict:
+    """:func:`balance_table` of each adjustment, computed together.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    adjustments : dict
+        ``{name: MatchedSample, Weights or None}``, e.g. ``{"psm": matched, "iptw_ATE":
+        weights, ...}``.
+    covariates, ps_covariates, smd_denominator, threshold
+        As :func:`balance_table`, for every adjustment.
+
+    Returns
+    -------
+    dict
+        ``{name: BalanceTable}``, each equal to ``balance_table(cohort, adjustment)``.
+
+    Notes
+    -----
+    What does not depend on the weights (the rows' values, the arms before adjustment,
+    the sort order of each continuous variable) is worked out once for all the tables
+    (:mod:`causal_hcc.balance_stats`): five tables cost little more than one.
+    """
+    prepared = Prepared(cohort.data, cohort.treated, dict(cohort.levels), dict(cohort.kinds))
+    ids = None
+    specs = {}
+    for name, adjustment in adjustments.items():
+        description, estimand, default_denominator, weights = _describe(adjustment)
+        if adjustment is not None:
+            ids = cohort.ids if ids is None else ids
+            if len(ids) != len(adjustment.patient_id) or np.any(ids != adjustment.patient_id):
+                raise CohortError(["The matched sample / weights belong to other patients "
+                                   "(or another row order) than this cohort."],
+                                  header="Cannot build the balance table:")
+        ps = ps_covariates
+        if ps is None:
+            ps = (adjustment.covariates if adjustment is not None
+                  and adjustment.covariates else cohort.roles.covariates)
+        shown = covariates
+        if shown is None:
+            shown = tuple(ps) + tuple(v for v in cohort.roles.balance_variables
+                                      if v in cohort.data and v not in ps)
+        specs[name] = {"covariates": tuple(shown), "weights": weights,
+                       "smd_denominator": smd_denominator or default_denominator,
+                       "ps_covariates": tuple(ps), "threshold": threshold,
+                       "adjustment": description, "estimand": estimand,
+                       "label": cohort.label}
+        _check(cohort.data, specs[name])     # each adjustment's errors in turn, as before
+    return _tables(prepared, specs)
 
 
 RESIDUAL_COLUMNS = ["method", "estimand", "variable", "level", "ps_covariate", "smd_before",
@@ -554,12 +549,14 @@ def _more_tables(effects, cohort) -> dict:
     covariates = tuple(effects.covariates) + tuple(
         v for v in cohort.roles.balance_variables if v in cohort.data
         and v not in effects.covariates)
-    return {f"{method}_{head}": balance_frame(
-                cohort.data, cohort.treated, covariates, weights=w, levels=dict(cohort.levels),
-                kinds=dict(cohort.kinds), ps_covariates=tuple(effects.covariates),
-                smd_denominator=focal_denominator(head, matching=True), estimand=head,
-                adjustment=method, label=cohort.label)
-            for (method, head), (w, _strata) in extra.items()}
+    prepared = Prepared(cohort.data, cohort.treated, dict(cohort.levels), dict(cohort.kinds))
+    return _tables(prepared, {
+        f"{method}_{head}": {"covariates": covariates, "weights": w,
+                             "ps_covariates": tuple(effects.covariates),
+                             "smd_denominator": focal_denominator(head, matching=True),
+                             "estimand": head, "adjustment": method, "label": cohort.label,
+                             "threshold": THRESHOLD}
+        for (method, head), (w, _strata) in extra.items()})
 
 
 def balance_summary(effects, cohort=None, labels=None,

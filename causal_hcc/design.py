@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import BSpline
 
 from causal_hcc.errors import CohortError, DataWarning
 
@@ -32,6 +31,7 @@ def natural_spline_basis(x, df: int) -> np.ndarray:
     Interior knots at quantiles of ``x`` (type 7), boundary knots at its range. The basis
     spans the same space as R's (coefficients may differ by a rotation; fitted values agree).
     """
+    from scipy.interpolate import BSpline   # here: scipy.interpolate takes ~0.4 s to import
     x = np.asarray(x, dtype=float)
     if df < 1:
         raise ValueError("spline df must be >= 1")
@@ -44,6 +44,14 @@ def natural_spline_basis(x, df: int) -> np.ndarray:
     const = spline.derivative(2)(np.array([lo, hi]))[:, 1:]
     q, _ = np.linalg.qr(const.T, mode="complete")
     return basis @ q[:, 2:]
+
+
+def as_text(column: pd.Series) -> np.ndarray:
+    """``column.astype(str)`` as an object array; a column of str only is returned as it
+    is (no copy of a million strings to get the same strings)."""
+    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "string":
+        return column.to_numpy(object)
+    return column.astype(str).to_numpy(object)
 
 
 def covariate_levels(column: pd.Series, name: str, levels: dict | None):
@@ -83,10 +91,14 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
         col = frame[name]
         kind, lv = covariate_levels(col, name, levels)
         if kind == "category":
-            text = col.astype(str)
-            present = [v for v in lv if (text == str(v)).any()]
+            # each cell's text, coded once; a level's dummy is (code == its code)
+            codes, uniques = pd.factorize(as_text(col))
+            position = {u: i for i, u in enumerate(uniques)}
+            present = [v for v in lv if str(v) in position]
             absent = [v for v in lv if v not in present]
-            unknown = sorted(set(text[col.notna()]) - {str(v) for v in lv})
+            seen = np.zeros(len(uniques), dtype=bool)
+            seen[codes[col.notna().to_numpy()]] = True
+            unknown = sorted(set(uniques[seen]) - {str(v) for v in lv})
             if unknown:
                 raise CohortError([f"Column '{name}': values {unknown[:5]} are not among its "
                                    f"levels {list(lv)}. Recode them or declare the levels."],
@@ -99,7 +111,7 @@ def build_design(frame: pd.DataFrame, covariates, *, splines: dict | None = None
                                 ") here; it carries no information and is left out of the "
                                 "model.")
                 continue
-            columns[name] = [(f"{name}[{v}]", (text == str(v)).to_numpy(float))
+            columns[name] = [(f"{name}[{v}]", (codes == position[str(v)]).astype(float))
                              for v in present[1:]]
             formula_terms.append(name)
         elif name in splines:

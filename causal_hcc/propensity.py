@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from causal_hcc._numeric import norm_sf, rankdata, z_value
 from causal_hcc.data.cohort import Cohort
-from causal_hcc.design import Design, build_design, covariate_levels
+from causal_hcc.design import Design, as_text, build_design, covariate_levels
 from causal_hcc.errors import (CohortError, ConvergenceWarning, OverlapWarning, SeparationWarning,
                                SmallSampleWarning)
 from causal_hcc.logistic import LogisticFit, check_rank, detect_separation, fit_logistic
@@ -163,6 +163,7 @@ class PropensityModel:
 def _level_counts(frame, covariates, treated, levels) -> pd.DataFrame:
     rows = []
     n1, n0 = int(treated.sum()), int((1 - treated).sum())
+    is_treated = np.asarray(treated) == 1
     for name in covariates:
         col = frame[name]
         kind, lv = covariate_levels(col, name, levels)
@@ -171,11 +172,22 @@ def _level_counts(frame, covariates, treated, levels) -> pd.DataFrame:
             if not set(np.asarray(values, dtype=float)) <= {0.0, 1.0}:
                 continue
             lv = (0, 1)
-        text = col.astype(str) if kind == "category" else col.astype(float)
+        if kind == "category":
+            # patients per arm for each distinct text, then looked up level by level
+            codes, uniques = pd.factorize(as_text(col))
+            per_arm = {arm: np.bincount(codes[treated == arm], minlength=len(uniques))
+                       for arm in (1, 0)}
+            position = {u: i for i, u in enumerate(uniques)}
+        else:
+            number = col.to_numpy(float)
         for v in lv:
-            key = str(v) if kind == "category" else float(v)
-            hit = (text == key).to_numpy()
-            t1, t0 = int(hit[treated == 1].sum()), int(hit[treated == 0].sum())
+            if kind == "category":
+                i = position.get(str(v))
+                t1, t0 = (0, 0) if i is None else (int(per_arm[1][i]), int(per_arm[0][i]))
+            else:
+                hit = number == float(v)
+                t1 = int(np.count_nonzero(hit & is_treated))
+                t0 = int(np.count_nonzero(hit & ~is_treated))
             if t1 + t0 == 0:
                 continue
             rows.append({"covariate": name, "level": str(v), "n_treated": t1,
@@ -193,11 +205,21 @@ def _pattern_counts(frame, covariates, treated, levels) -> pd.DataFrame | None:
                    or set(frame[c].unique()) <= {0, 1} for c in covariates)
     if not discrete or not covariates:
         return None
-    pattern = frame[covariates[0]].astype(str).radd(f"{covariates[0]}=")
-    for c in covariates[1:]:
-        pattern = pattern + f", {c}=" + frame[c].astype(str)
-    table = (pd.DataFrame({"pattern": pattern.to_numpy(), "treated": treated})
-             .groupby("pattern", sort=True)["treated"].agg(["sum", "size"]))
+    # Each patient's pattern is "a=1, b=x, ...": the text is written once per distinct
+    # combination of the covariates' texts (not per patient) and the counts summed per text,
+    # which is grouping the patients by their pattern text.
+    texts = [frame[c].astype(str).to_numpy(object) for c in covariates]
+    key = np.zeros(len(frame), dtype=np.int64)
+    for text in texts:
+        codes, uniques = pd.factorize(text)
+        key, _ = pd.factorize(key * len(uniques) + codes)
+    first = np.unique(key, return_index=True)[1]
+    pattern = [", ".join(f"{c}={t[i]}" for c, t in zip(covariates, texts)) for i in first]
+    table = (pd.DataFrame({"pattern": pattern,
+                           "sum": np.bincount(key[np.asarray(treated) == 1],
+                                              minlength=len(first)),
+                           "size": np.bincount(key, minlength=len(first))})
+             .groupby("pattern", sort=True)[["sum", "size"]].sum())
     out = pd.DataFrame({"pattern": table.index, "n_treated": table["sum"].to_numpy(),
                         "n_control": (table["size"] - table["sum"]).to_numpy()})
     out["one_arm"] = (out.n_treated == 0) | (out.n_control == 0)

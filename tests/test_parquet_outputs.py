@@ -85,3 +85,58 @@ def test_serialise_write_csv_is_the_same_writer(tmp_path, table):
     path = serialise.write_csv(table, tmp_path / "t.csv", parquet_above_bytes=100_000)
     assert path.suffix == ".parquet"
     assert serialise.write_csv(table, tmp_path / "u.csv").suffix == ".csv"
+
+
+# ---------------------------------------------------------------- the fast CSV writer
+def _awkward(n=3_000, seed=5):
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2 ** 63, n, dtype=np.int64).view(np.float64)
+    floats = np.where(np.isfinite(bits), bits, 1.5)
+    floats[:12] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.99e-5, 1e16, 1e15, 12.0,
+                   5e-324, 0.1]
+    text = rng.choice(["plain", "with, comma", 'say "hi"', "", "ünïcode ✓", " padded "], n)
+    return pd.DataFrame({
+        "data_provenance": "Simulated data, not patients",      # a comma: quoted
+        "floats": floats, "uniform": rng.uniform(size=n), "rounded": np.round(
+            rng.normal(size=n) * 100, 1), "whole": rng.integers(-5, 5, n).astype(float),
+        "ints": rng.integers(-10 ** 12, 10 ** 12, n), "small": rng.integers(0, 3, n)
+        .astype(np.int8), "flags": rng.integers(0, 2, n).astype(bool),
+        "nullable": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(0, 50, n)),
+                             dtype="Int64"),
+        "text": np.where(rng.random(n) < 0.1, None, text).astype(object),
+        "na_text": pd.Series((["a", np.nan, pd.NA] * n)[:n], dtype=object),
+        'odd "name", here': rng.uniform(size=n)})
+
+
+def test_the_fast_csv_is_what_pandas_writes(tmp_path, monkeypatch):
+    frame = _awkward()
+    path = write_csv(frame, tmp_path / "a.csv")
+    assert tabular._write_csv_fast(frame, tmp_path / "b.csv")          # not left to pandas
+    assert path.read_bytes() == (tmp_path / "b.csv").read_bytes() \
+        == frame.to_csv(index=False).encode("utf-8")
+    monkeypatch.setattr(tabular, "CHUNK_ROWS", 701)                   # several chunks
+    write_csv(frame, tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    for empty in (frame.iloc[:0], frame.iloc[:1]):
+        write_csv(empty, tmp_path / "d.csv")
+        assert (tmp_path / "d.csv").read_text() == empty.to_csv(index=False)
+
+
+@pytest.mark.parametrize("change", ["one_column", "line_break", "mixed_objects",
+                                    "category", "float32", "number_labels"])
+def test_what_the_fast_writer_cannot_render_is_left_to_pandas(tmp_path, change):
+    frame = _awkward(n=50)
+    if change == "one_column":
+        frame = frame[["floats"]]
+    elif change == "line_break":
+        frame.loc[3, "text"] = "two\nlines"
+    elif change == "mixed_objects":
+        frame["text"] = [1, "a", 2.5, None, True] * 10
+    elif change == "category":
+        frame["text"] = frame["text"].astype("category")
+    elif change == "float32":
+        frame["uniform"] = frame["uniform"].astype(np.float32)
+    else:
+        frame.columns = range(frame.shape[1])
+    assert not tabular._write_csv_fast(frame, tmp_path / "x.csv")
+    assert write_csv(frame, tmp_path / "y.csv").read_text() == frame.to_csv(index=False)

@@ -201,7 +201,16 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
     CohortError
         The file is missing, of an unknown format, unreadable, or repeats a header name.
     """
+    return _read_table(path, use_value_labels=use_value_labels, sheet=sheet,
+                       header_row=header_row, encoding=encoding, decimal=decimal, sep=sep)
+
+
+def _read_table(path, *, use_value_labels=True, sheet=0, header_row=0, encoding="utf-8-sig",
+                decimal=".", sep=None, coded: dict | None = None) -> pd.DataFrame:
+    """:func:`read_table`; ``coded`` (a dict) receives the text reader's factorisation of
+    each column by name (:func:`causal_hcc.data.text.read_text`), for the gate."""
     path = Path(path)
+    by_position = {} if coded is not None else None
     if not path.exists():
         raise CohortError([f"File {path}: not found."], header="Cannot read the data:")
     kind = READERS.get(path.suffix.lower())
@@ -211,7 +220,7 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
     try:
         if kind in ("csv", "tsv"):
             delimiter = "\t" if kind == "tsv" and sep is None else sep
-            frame = read_text(path, delimiter, encoding, header_row, decimal)
+            frame = read_text(path, delimiter, encoding, header_row, decimal, by_position)
         elif kind == "excel":
             frame = pd.read_excel(path, sheet_name=sheet, header=header_row,
                                   keep_default_na=False, na_values=[""])
@@ -235,6 +244,8 @@ def read_table(path: str | Path, *, use_value_labels: bool = True, sheet=0,
         raise CohortError([f"Column '{c}': appears {list(frame.columns).count(c)} times in the "
                            "header. Each column name must be unique; rename or drop the "
                            "copies." for c in dup], header=f"{path}: duplicate columns.")
+    if by_position:
+        coded.update({frame.columns[i]: coding for i, coding in by_position.items()})
     return frame
 
 
@@ -249,9 +260,15 @@ def load_cohort(path: str | Path, mapping: ColumnMapping | None = None, *,
     ``roles`` name the columns (after mapping).
     """
     mapping = mapping or ColumnMapping()
-    raw = read_table(path, use_value_labels=mapping.use_value_labels, **(read_options or {}))
+    coded: dict = {}
+    raw = _read_table(path, use_value_labels=mapping.use_value_labels, coded=coded,
+                      **(read_options or {}))
     known = study.known_columns if study is not None else None
     frame, notes = mapping.apply(raw, known, aliases)
+    # The reader's factorisation of each text column spares the gate hashing a million
+    # cells again; it describes ``raw`` only, so it goes along only when no mapping made
+    # another frame.
     return validate_frame(frame, roles=roles, study=study, source=str(path), require=require,
                           missing=missing, treated_value=treated_value, labels=labels,
-                          sha256=file_sha256(path), notes=tuple(notes))
+                          sha256=file_sha256(path), notes=tuple(notes),
+                          coded=coded if frame is raw else None)

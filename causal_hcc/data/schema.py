@@ -25,7 +25,8 @@ from causal_hcc.data.cohort import Cohort, Exclusion, Labels, Roles, infer_kind
 from causal_hcc.data.coerce import (MAX_LISTED, check_categorical, check_time_range,
                                     closest, coerce_binary, coerce_covariate, coerce_time,
                                     coerce_treatment, found_values, missing_mask, rows_text,
-                                    shared_values, stripped)
+                                    distinct_present, duplicated_stripped, seed_coding,
+                                    shared_values, stripped_objects)
 from causal_hcc.errors import CohortError, DataWarning
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
                    labels: Labels | dict | None = None, study: StudyProfile | None = None,
                    source: str = "data frame", require: tuple[str, ...] = (),
                    missing: str = "raise", treated_value=None, reconstructed: bool = False,
-                   sha256: str | None = None, notes: tuple[str, ...] = ()) -> Cohort:
+                   sha256: str | None = None, notes: tuple[str, ...] = (),
+                   coded: dict | None = None) -> Cohort:
     """Check a frame's role columns (and a study's dictionary) -> :class:`Cohort`.
 
     Parameters
@@ -95,6 +97,10 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
         and records each exclusion with its reason in ``Cohort.exclusions``.
     treated_value : optional
         The treatment column's code of the treated group, when it is not 1/yes.
+    coded : dict, optional
+        ``{column: (codes, uniques)}``: the text reader's factorisation of columns of
+        ``frame`` exactly as it read them (stripped text, blank cells missing); taken as
+        is, not checked (:func:`causal_hcc.data.io.load_cohort` passes it).
 
     Returns
     -------
@@ -107,11 +113,11 @@ def validate_frame(frame: pd.DataFrame, *, roles: Roles | None = None,
     """
     with shared_values():
         return _validate(frame, roles, labels, study, source, require, missing,
-                         treated_value, reconstructed, sha256, notes)
+                         treated_value, reconstructed, sha256, notes, coded or {})
 
 
 def _validate(frame, roles, labels, study, source, require, missing, treated_value,
-              reconstructed, sha256, notes) -> Cohort:
+              reconstructed, sha256, notes, coded) -> Cohort:
     if missing not in ("raise", "drop"):
         raise CohortError([f"missing={missing!r}: allowed values are 'raise' and 'drop'."])
     if roles is None:
@@ -127,10 +133,14 @@ def _validate(frame, roles, labels, study, source, require, missing, treated_val
         raise CohortError([f"Column '{c}': appears {list(frame.columns).count(c)} times in "
                            "the header. Each column name must be unique; rename or drop the "
                            "copies." for c in dup], header=f"{source}: duplicate columns.")
-    # reset_index copies the frame (the caller's is never modified); no further copies of
-    # the whole frame are made below
-    df = frame.reset_index(drop=True)
+    # A shallow copy with a fresh row index: the caller's frame is never modified (columns
+    # are only ever replaced, never written into) and no cell is copied.
+    df = frame.copy(deep=False)
+    df.index = pd.RangeIndex(len(df))
     df["_row"] = np.arange(1, len(df) + 1)
+    for name, (codes, uniques) in coded.items():
+        if name in df:
+            seed_coding(df[name], codes, uniques)
     if study is not None:
         # A study's dictionary variables are optional unless an analysis needs them:
         # subgroup, candidate and descriptive roles absent from the file are dropped.
@@ -158,12 +168,18 @@ def _validate(frame, roles, labels, study, source, require, missing, treated_val
     if study is not None:
         out = study.coerce(df, problems, notes)
     else:
-        out = df.drop(columns="_row")
+        # the frame's columns under the fresh index, as df.drop(columns="_row") would give
+        # them but without copying the cells: role columns are replaced below, columns
+        # without a role pass through as they are
+        out = frame.copy(deep=False)
+        out.index = df.index
+        if "_row" in out.columns:
+            out = out.drop(columns="_row")
     handled = set(out.columns) if study is not None else set()
     levels: dict = dict(study.levels) if study is not None else {}
     kinds: dict = {}
     if roles.id and roles.id in df and roles.id not in handled:
-        out[roles.id] = stripped(df[roles.id]).astype(object)
+        out[roles.id] = stripped_objects(df[roles.id])
     if roles.time in df and roles.time not in handled:
         out[roles.time] = coerce_time(df[roles.time], roles.time, df, problems,
                                       labels.time_unit, id_col)
@@ -191,7 +207,8 @@ def _validate(frame, roles, labels, study, source, require, missing, treated_val
             levels[name] = lv
         if kind == "categorical" and name in roles.model_covariates:
             check_categorical(values, name, lv, df, problems, id_col)
-        if kind == "categorical" and name in levels:
+        if kind == "categorical" and name in levels and not set(
+                distinct_present(values)) <= set(levels[name]):
             bad = values.notna() & ~values.isin(levels[name])
             if bad.any():
                 problems.append(f"Column '{name}': values {found_values(values, bad)} in "
@@ -206,14 +223,15 @@ def _validate(frame, roles, labels, study, source, require, missing, treated_val
     drop, reasons = _missing_rows(df, out, needed, missing, problems, id_col)
     if study is not None and study.check is not None:
         study.check(out, df, problems, notes)
-    _check_ids(out, df, roles, problems)
+    dup = (duplicated_stripped(df[roles.id]) if roles.id and roles.id in df
+           and roles.id not in handled else None)
+    _check_ids(out, df, roles, problems, dup)
     _check_zero_times(out, df, roles, notes, id_col)
     if problems:
         raise CohortError(problems, header=f"{source}: {len(problems)} problem"
                           f"{'s' if len(problems) > 1 else ''} found; nothing was analysed.")
 
-    row_ids = (out[roles.id].astype(str) if roles.id and roles.id in out
-               else df["_row"].astype(str))
+    row_ids = out[roles.id] if roles.id and roles.id in out else df["_row"]
     exclusions = tuple(Exclusion(int(df["_row"].iloc[i]), str(row_ids.iloc[i]),
                                  "; ".join(r)) for i, r in sorted(reasons.items()))
     keep = ~drop
@@ -307,10 +325,12 @@ def _missing_rows(df, out, needed, missing, problems, id_col):
     return drop, reasons
 
 
-def _check_ids(out, df, roles, problems):
+def _check_ids(out, df, roles, problems, dup=None):
+    """Duplicate ids; ``dup`` (the rows with a repeated id) when already counted."""
     if roles.id and roles.id in out:
         ids = out[roles.id]
-        dup = ids.notna() & ids.duplicated(keep=False)
+        if dup is None:
+            dup = ids.notna() & ids.duplicated(keep=False)
         if dup.any():
             problems.append(f"Column '{roles.id}' (id): duplicate ids "
                             f"{sorted(set(ids[dup]))[:MAX_LISTED]} "
@@ -336,7 +356,7 @@ def _check_arms(data: pd.DataFrame, roles: Roles, labels: Labels, problems) -> N
         return
     if roles.treatment not in data or roles.event not in data:
         return
-    levels = sorted(set(data[roles.treatment]))
+    levels = sorted(pd.unique(data[roles.treatment]).tolist())
     if len(levels) < 2:
         problems.append(f"Column '{roles.treatment}' (treatment): only one level {levels} in "
                         f"{len(data)} rows. Expected two groups (1 = {labels.treated}, "
@@ -349,9 +369,19 @@ def _check_arms(data: pd.DataFrame, roles: Roles, labels: Labels, problems) -> N
                             "check the event coding (1 = event, 0 = censored).")
 
 
+def _single_value(col: pd.Series) -> bool:
+    """``col.nunique(dropna=True) < 2``; for numbers without hashing every cell."""
+    if col.dtype.kind in "fiub":
+        values = col.to_numpy()
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
+        return len(values) == 0 or bool(np.all(values == values[0]))
+    return col.nunique(dropna=True) < 2
+
+
 def _check_constant(data, roles, kinds, notes) -> None:
     for name in roles.model_covariates:
-        if name in data and data[name].nunique(dropna=True) < 2:
+        if name in data and _single_value(data[name]):
             msg = (f"Covariate '{name}' takes a single value in the analysed rows; it "
                    "carries no information and is left out of every model.")
             warnings.warn(msg, DataWarning, stacklevel=4)

@@ -30,9 +30,16 @@ _UTF8 = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig"}
 
 
 def read_text(path, sep: str | None, encoding: str, header_row: int,
-              decimal: str) -> pd.DataFrame:
+              decimal: str, coded: dict | None = None) -> pd.DataFrame:
     """The text table at ``path`` (see the module docstring); columns named by its header
-    row exactly as written (the caller cleans the names)."""
+    row exactly as written (the caller cleans the names).
+
+    ``coded``, when a dict, receives ``{column position: (codes, uniques)}``, a
+    factorisation of each column built by pyarrow (``pd.factorize``'s: ``uniques`` the
+    distinct non-missing cells in order of appearance, ``codes`` an intp array, -1 where
+    missing), so that the validation gate need not hash the cells again. It stays empty
+    when the file is read by the Python engine or with a decimal comma.
+    """
     try:
         raw = _read_pyarrow(path, sep, encoding)
     except _Fallback:
@@ -46,7 +53,9 @@ def read_text(path, sep: str | None, encoding: str, header_row: int,
     body = raw.slice(header_row + 1)
     columns = {}
     for i in range(body.num_columns):
-        columns[i] = _column(body.column(i))
+        columns[i], coding = _column(body.column(i))
+        if coded is not None and decimal == ".":
+            coded[i] = coding
     frame = pd.DataFrame(columns, index=pd.RangeIndex(body.num_rows), copy=False)
     del raw, body, columns
     _release_arrow_memory()
@@ -124,30 +133,42 @@ def _read_pyarrow(path, sep, encoding):
     return table
 
 
-def _column(array) -> np.ndarray:
-    """Strip every cell, blank -> missing: an object array of str with NaN.
+def _column(array) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Strip every cell, blank -> missing: an object array of str with NaN, and its
+    factorisation (codes, uniques) as ``pd.factorize`` gives it.
 
-    A column with few distinct values (codes, categories, rounded numbers) is built from
-    its distinct values, so equal cells share one ``str`` object (memory: a pointer per
-    cell instead of a string per cell).
+    The column is built from its distinct values, so equal cells share one ``str`` object
+    (memory: a pointer per cell instead of a string per cell, for codes, categories and
+    rounded numbers; an id column costs what its strings cost either way).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    trimmed = pc.utf8_trim(array, characters=WHITESPACE)
-    encoded = pc.dictionary_encode(trimmed)
-    levels = encoded.dictionary.to_numpy(zero_copy_only=False)
-    blank = np.flatnonzero(pc.equal(pc.binary_length(encoded.dictionary), 0)
+    # Distinct values first, then strip those (a few hundred, not a million cells); values
+    # that stripping makes equal (" a" and "a") are then merged, the first seen first.
+    encoded = pc.dictionary_encode(array)
+    dictionary = encoded.dictionary
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    trimmed = pc.utf8_trim(dictionary, characters=WHITESPACE)
+    if len(dictionary) and not pc.all(pc.equal(trimmed, dictionary)).as_py():
+        merged = pc.dictionary_encode(trimmed)
+        indices = merged.indices.to_numpy(zero_copy_only=False).astype(np.intp)[indices]
+        trimmed = merged.dictionary
+    levels = trimmed.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    blank = np.flatnonzero(pc.equal(pc.binary_length(trimmed), 0)
                            .to_numpy(zero_copy_only=False))
-    if len(levels) <= len(trimmed) // 2:
-        levels = levels.astype(object)
-        levels[blank] = np.nan
-        return levels[encoded.indices.to_numpy()]
-    values = trimmed.to_numpy(zero_copy_only=False)
-    if len(blank):
-        values[encoded.indices.to_numpy() == blank[0]] = np.nan
-    return values
+    if not len(blank):
+        return levels[indices], (indices, levels)
+    # the blank level becomes missing: NaN in the cells, code -1, and the levels after it
+    # move down one (the dictionary is in order of appearance, as pd.factorize's uniques)
+    b = int(blank[0])
+    values = levels.copy()
+    values[b] = np.nan
+    values = values[indices]
+    codes = indices - (indices > b)
+    codes[indices == b] = -1
+    return values, (codes, np.delete(levels, b))
 
 
 def _decimal(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:

@@ -52,7 +52,12 @@ def write_markdown(text: str, path: str | Path) -> Path:
 
 def with_provenance(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     """Every CSV says where its numbers come from (first column)."""
-    return frame.assign(data_provenance=label)[["data_provenance", *frame.columns]]
+    if "data_provenance" in frame.columns or not frame.columns.is_unique:
+        return frame.assign(data_provenance=label)[["data_provenance", *frame.columns]]
+    # a shallow copy with the column put first: no copy of a registry-sized table's cells
+    out = frame.copy(deep=False)
+    out.insert(0, "data_provenance", label)
+    return out
 
 
 def write_exclusions(cohort, out_dir: str | Path) -> Path:
