@@ -175,6 +175,7 @@ def prerender_adjust(args, cohort, config, out_path, formats):
     """
     import warnings
 
+    from causal_hcc.reporting.content import NO_STUDY
     from causal_hcc.reporting.figures import adjust_figures
     from causal_hcc.reporting.render import can_fork, default_workers, prerender
     from causal_hcc.reporting.style import parse_formats
@@ -187,7 +188,7 @@ def prerender_adjust(args, cohort, config, out_path, formats):
         # row order) and the AIPW survival.
         preview = run_adjust(args, cohort, config.updated("adjust", bootstrap=0),
                              progress=False, order_spread_k=0, aipw=False)
-    figs = adjust_figures(preview, cohort, study=report_extras(cohort))
+    figs = adjust_figures(preview, cohort, study=report_extras(cohort) or NO_STUDY)
     started = prerender({k: v for k, v in figs.items() if k not in BOOTSTRAP_FIGURES},
                         out_path, formats)
     return (preview, started) if started else None
@@ -286,10 +287,12 @@ def prerender_crude(crude, cohort, out_path, formats) -> None:
     """Start drawing the crude figures (final once the crude stage is done) in forked
     workers while the adjusted and sensitivity analyses run (skipped above
     :data:`PRERENDER_MAX_ROWS`, where the workers would hold a copy of a large cohort)."""
+    from causal_hcc.reporting.content import NO_STUDY
     from causal_hcc.reporting.figures import crude_figures
     from causal_hcc.reporting.render import prerender
     if cohort.n <= PRERENDER_MAX_ROWS:
-        prerender(crude_figures(crude, cohort, study=report_extras(cohort)), out_path, formats)
+        prerender(crude_figures(crude, cohort, study=report_extras(cohort) or NO_STUDY),
+                  out_path, formats)
 
 
 def cmd_report(args) -> int:
