@@ -49,10 +49,16 @@ def causal_hcc(*args) -> list[str]:
 
 def registry_csv(folder: Path, rows: int) -> Path:
     """The simulated registry (synthetic_registry, seed 1) as CSV, written once."""
-    from causal_hcc.studies.yang2025.synthetic import synthetic_registry
     path = folder / f"registry_{rows}.csv"
     if not path.exists():
-        synthetic_registry(rows, seed=1).to_csv(path, index=False)
+        # In a child process: a forked child's peak RSS (os.wait4) counts the parent's memory
+        # until it execs, so this process must stay small for the RSS column to be the
+        # command's own.
+        subprocess.run([sys.executable, "-c",
+                        "import sys; from causal_hcc.studies.yang2025.synthetic import "
+                        "synthetic_registry; synthetic_registry(int(sys.argv[1]), seed=1)"
+                        ".to_csv(sys.argv[2], index=False)", str(rows), str(path)],
+                       check=True, cwd=ROOT)
     return path
 
 

@@ -11,14 +11,16 @@ Randomised locally, derandomised in CI (tests/conftest.py), as the other propert
 """
 
 import itertools
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from causal_hcc import matching_algorithms
 from causal_hcc.matching_algorithms import (TIE_TOLERANCE, _focal_order, _greedy_stratum,
-                                           _levels_of_stratum, _strata_groups, _tie,
+                                           _levels_loop, _levels_of_stratum, _strata_groups, _tie,
                                            greedy_matrix)
 from causal_hcc.matching_strata import _keep_both_arms_codes, _sorted_key_codes, _text_codes
 from causal_hcc.matching_sweep import _bracket_pairs, _bracket_small, sweep_match
@@ -36,6 +38,18 @@ def _tied_problem(rng):
         score = np.where(rng.random(n) < 0.3, rng.normal(size=n), score)
     treated = rng.random(n) < rng.uniform(0.05, 0.95)
     return score, treated
+
+
+@contextmanager
+def numpy_paths_at_any_size():
+    """The sweep and the numpy levels even for small strata (LEVELS_LOOP_MAX = 0), so that
+    these small cohorts test them and not only the loops small strata use."""
+    saved = matching_algorithms.LEVELS_LOOP_MAX
+    matching_algorithms.LEVELS_LOOP_MAX = 0
+    try:
+        yield
+    finally:
+        matching_algorithms.LEVELS_LOOP_MAX = saved
 
 
 def _loop_matrix(score, treated, strata, caliper, order):
@@ -58,8 +72,11 @@ def test_sweep_equals_the_loop(rng, caliper, order, exact):
     score, treated = _tied_problem(rng)
     strata = rng.integers(0, 3, len(score)) if exact else None
     expected = _loop_matrix(score, treated, strata, caliper, order)
-    got = greedy_matrix(score, treated, strata, 1, caliper, False, order, None)
+    with numpy_paths_at_any_size():
+        got = greedy_matrix(score, treated, strata, 1, caliper, False, order, None)
     np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(
+        greedy_matrix(score, treated, strata, 1, caliper, False, order, None), expected)
     # The sweep itself (not only the fallback) on the whole cohort:
     members = np.arange(len(score))
     pairs = sweep_match(score, treated, members, order == "largest", caliper,
@@ -148,7 +165,11 @@ def test_levels_equal_a_dictionary_of_levels(rng):
     members = np.flatnonzero(rng.random(len(score)) < 0.8)
     if members.size == 0:
         return
-    tol, f_vals, f_rows, n_vals, n_rows, below = _levels_of_stratum(score, focal, members)
+    with numpy_paths_at_any_size():
+        tol, f_vals, f_rows, n_vals, n_rows, below = _levels_of_stratum(score, focal, members)
+    # The loop small strata use gives the same levels.
+    assert _levels_loop(score, focal, members) == (tol, f_vals, f_rows, n_vals, n_rows,
+                                                   below)
     ordered = np.sort(score[members])
     assert tol == TIE_TOLERANCE * max(1.0, float(np.max(np.abs(ordered))))
     # Single linkage over sorted scores; a level is named by its smallest score.
