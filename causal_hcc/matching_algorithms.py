@@ -267,6 +267,19 @@ def _tied_lists(score, is_focal, strata, ratio, caliper, replace, order, seed):
 LEVELS_LOOP_MAX = 2000
 
 
+def _sorted_level_starts(score, members):
+    """(sort order of the members' scores, the sorted scores, the tie tolerance, whether
+    each sorted score starts a new level: it is more than ``tol`` above the previous)."""
+    values = score[members]
+    srt = np.argsort(values, kind="stable")
+    ordered = values[srt]
+    tol = TIE_TOLERANCE * max(1.0, float(max(abs(ordered[0]), abs(ordered[-1]))))
+    starts = np.empty(ordered.size, dtype=bool)
+    starts[0] = True
+    np.greater(np.diff(ordered), tol, out=starts[1:])
+    return srt, ordered, tol, starts
+
+
 def _levels_loop(score, is_focal, members):
     """:func:`_levels_of_stratum` as one Python pass over the sorted scores: the same
     levels (tests/test_matching_sweep.py), faster below :data:`LEVELS_LOOP_MAX` members,
@@ -278,13 +291,7 @@ def _levels_loop(score, is_focal, members):
     rows per level, for each focal level the number of partner levels below it), levels
     ascending, rows ascending within a level.
     """
-    values = score[members]
-    srt = np.argsort(values, kind="stable")
-    ordered = values[srt]
-    tol = TIE_TOLERANCE * max(1.0, float(max(abs(ordered[0]), abs(ordered[-1]))))
-    starts = np.empty(ordered.size, dtype=bool)
-    starts[0] = True
-    np.greater(np.diff(ordered), tol, out=starts[1:])
+    srt, ordered, tol, starts = _sorted_level_starts(score, members)
     f_vals, f_rows, n_vals, n_rows, below = [], [], [], [], []
     level_value = cur_f = cur_n = None
     for row, focal, start, value in zip(members[srt].tolist(), is_focal[members][srt].tolist(),
@@ -321,13 +328,7 @@ def _levels_of_stratum(score, is_focal, members):
     """
     if members.size < LEVELS_LOOP_MAX:
         return _levels_loop(score, is_focal, members)
-    values = score[members]
-    srt = np.argsort(values, kind="stable")
-    ordered = values[srt]
-    tol = TIE_TOLERANCE * max(1.0, float(max(abs(ordered[0]), abs(ordered[-1]))))
-    starts = np.empty(ordered.size, dtype=bool)
-    starts[0] = True
-    np.greater(np.diff(ordered), tol, out=starts[1:])
+    srt, ordered, tol, starts = _sorted_level_starts(score, members)
     level = np.cumsum(starts) - 1                    # level number per sorted score
     level_value = ordered[starts]                    # a level's value: its smallest score
     rows = members[srt]
