@@ -125,6 +125,8 @@ def _read_pyarrow(path, sep, encoding):
         table = pa_csv.read_csv(path, read_options=read, parse_options=parse,
                                 convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        # Not skipped: a file Arrow cannot parse (ragged rows, an encoding it lacks) is read
+        # by the pandas reference reader, which reports its problems by row and column.
         raise _Fallback() from None
     if table.num_columns != width:
         raise _Fallback()
