@@ -151,10 +151,20 @@ def open_cohort(data=None, options: DataOptions | None = None, *,
         return validate_frame(frame, roles=roles, study=profile, labels=labels,
                               require=tuple(require), missing=opts.missing,
                               treated_value=treated, source="data frame")
-    return load_cohort(Path(data), mapping, roles=roles, study=profile, require=tuple(require),
-                       missing=opts.missing, treated_value=treated, labels=labels,
-                       read_options=_read_options(opts),
-                       aliases=study.ALIASES if study else None)
+    return as_reconstruction(load_cohort(
+        Path(data), mapping, roles=roles, study=profile, require=tuple(require),
+        missing=opts.missing, treated_value=treated, labels=labels,
+        read_options=_read_options(opts), aliases=study.ALIASES if study else None))
+
+
+def as_reconstruction(cohort: Cohort) -> Cohort:
+    """``cohort``, marked reconstructed and labelled so when its file is a study's bundled
+    pseudo-cohort (same SHA-256), whatever profile and roles it was read with."""
+    from causal_hcc.studies import reconstruction_label
+    label = reconstruction_label(cohort.sha256)
+    if label is None or (cohort.reconstructed and cohort.provenance == label):
+        return cohort
+    return replace(cohort, reconstructed=True, provenance=label)
 
 
 def _split(kwargs: dict) -> tuple[DataOptions, dict]:

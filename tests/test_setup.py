@@ -47,3 +47,22 @@ def test_shipped_paper_claims_equal_the_ones_built_from_targets():
     import json
     shipped = json.loads((ROOT / "causal_hcc" / "studies" / "yang2025" / "paper_claims.json").read_text())
     assert shipped == json.loads(json.dumps(build_claims()))
+
+
+def test_bundled_cohort_read_by_path_or_copy_is_still_labelled_pseudo_data(tmp_path):
+    """Read with --data (its path, or a byte-identical copy under another name, with or
+    without the study profile), the reconstruction keeps its label; a changed copy does
+    not (it is somebody's data now)."""
+    from causal_hcc.api import cohort, open_cohort
+    from causal_hcc.config import DataOptions
+    copy = tmp_path / "my_study.csv"
+    copy.write_bytes(bundled_cohort_path().read_bytes())
+    roles = dict(time="os_months", event="death", treatment="local_therapy",
+                 covariates=("ecog",))
+    for c in (open_cohort(bundled_cohort_path()), open_cohort(copy),
+              open_cohort(copy, DataOptions(study="none", **roles))):
+        assert c.reconstructed and c.label.startswith("RECONSTRUCTED PSEUDO-DATA"), c.label
+    changed = tmp_path / "changed.csv"
+    changed.write_text(bundled_cohort_path().read_text().replace("\n", "\n", 1) + "\n")
+    other = cohort(changed, study="none", **roles)
+    assert not other.reconstructed and "changed.csv" in other.label

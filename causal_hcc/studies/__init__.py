@@ -17,3 +17,20 @@ def get_study(name: str):
         raise ValueError(f"Unknown study {name!r}; known studies: {list(STUDIES)}.")
     from causal_hcc.studies import yang2025
     return yang2025
+
+
+def reconstruction_label(sha256: str | None) -> str | None:
+    """The provenance line of a study's bundled reconstruction whose file has this
+    SHA-256, or None.
+
+    A bundled pseudo-cohort read from its path (``--data``), or from a byte-identical
+    copy, is still reconstructed pseudo-data, whatever profile or roles it is read with;
+    every artefact made from it must say so.
+    """
+    if not sha256:
+        return None
+    for name in STUDIES:
+        study = get_study(name)
+        if sha256 == study.bundled_sha256():
+            return study.RECONSTRUCTED_LABEL
+    return None

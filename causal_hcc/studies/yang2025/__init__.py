@@ -15,6 +15,7 @@ the published aggregates, not the study's patients.
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -40,7 +41,7 @@ SUBGROUP = "oligometastatic"
 
 __all__ = ["ALIASES", "DEFAULT_CONFOUNDERS", "LABELS", "LANDMARKS", "NAME", "PROFILE",
            "RECONSTRUCTED_LABEL", "REQUIRED", "RMST_HORIZONS", "ROLES", "SUBGROUP",
-           "VARIABLES", "VARIABLE_BY_NAME", "bundled_cohort_path", "claims_path",
+           "VARIABLES", "VARIABLE_BY_NAME", "bundled_cohort_path", "bundled_sha256", "claims_path",
            "sensitivity_extras",
            "confounders_for", "load", "load_bundled"]
 
@@ -48,6 +49,12 @@ __all__ = ["ALIASES", "DEFAULT_CONFOUNDERS", "LABELS", "LANDMARKS", "NAME", "PRO
 def bundled_cohort_path() -> Path:
     """Path of the bundled reconstructed pseudo-cohort CSV inside the package."""
     return Path(str(resources.files(__package__).joinpath("bundled", BUNDLED_FILENAME)))
+
+
+@functools.cache
+def bundled_sha256() -> str:
+    """SHA-256 of the bundled pseudo-cohort file (recognises it when read by path)."""
+    return file_sha256(bundled_cohort_path())
 
 
 def claims_path() -> Path:
