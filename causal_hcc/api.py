@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from causal_hcc.config import DataOptions
+from causal_hcc.config import DataOptions, as_tuple  # noqa: F401  (as_tuple re-exported)
 from causal_hcc.data.cohort import Cohort, Roles
 from causal_hcc.data.io import ColumnMapping, load_cohort
 from causal_hcc.data.schema import validate_frame
@@ -40,14 +40,6 @@ def _study(name: str):
 def study_of(cohort: Cohort):
     """The study profile module of a cohort (None for a generic one)."""
     return _study(cohort.study) if cohort.study else None
-
-
-def as_tuple(value) -> tuple:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
 
 
 def data_options(**kwargs) -> DataOptions:

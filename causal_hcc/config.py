@@ -16,6 +16,15 @@ import causal_hcc.defaults as defaults
 from causal_hcc.errors import CohortError
 
 
+def as_tuple(value) -> tuple:
+    """``None``/``""`` -> (), ``"a, b"`` -> ("a", "b"), a sequence -> its tuple."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
 #: Values of ``[adjust] primary`` (causal_hcc.identification.choose_primary).
 PRIMARY_CHOICES = ("auto", "ATE", "ATT", "ATC", "ATO")
 TIES_CHOICES = ("all", "matchit")

@@ -155,7 +155,7 @@ def test_prerender_with_one_worker_or_no_format_starts_nothing(veteran, tmp_path
 
 
 def test_adjust_preview_feeds_the_same_figures_as_the_bootstrapped_result():
-    from causal_hcc.cli.commands import same_figure_data
+    from causal_hcc.cli.ahead import same_figure_data
     cohort = yang2025.load_bundled()
     with quiet():
         preview = adjust(cohort, n_boot=0, order_spread_k=0, aipw=False)  # as the CLI's

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from causal_hcc.version import __version__
 from causal_hcc.errors import CohortError
+from causal_hcc.cli.ahead import (figure_host, prerender_adjust, prerender_crude,
+                                  prerender_final, prerender_ph, prerender_sensitivity,
+                                  same_figure_data)
 from causal_hcc.cli.options import (adjust_config, config_from_args, landmarks_for,
                                     load_from_args, progress_bar)
 from causal_hcc.cli.run import (commit_output, out_dir, parquet_notes, staged_output,
@@ -155,78 +158,28 @@ def run_adjust(args, cohort, config, progress=True, **options):
                   ties=a.ties, **options)
 
 
-#: Largest cohort whose adjust figures are drawn while the bootstrap runs
-#: (:func:`prerender_adjust`): they are fed by the estimates computed once more without
-#: the bootstrap, which costs little below this size.
-PRERENDER_MAX_ROWS = 20_000
-#: The adjust figures that show bootstrap results: drawn after the bootstrap.
-BOOTSTRAP_FIGURES = ("forest_plot",)
-
-
-def prerender_adjust(args, cohort, config, out_path, formats):
-    """Start drawing, in forked workers, the adjust figures that do not depend on the
-    bootstrap, from the estimates without it; returns that bootstrap-free EffectsReport
-    and the stems started, or None when nothing was started (no bootstrap, no figure format, no fork, a cohort
-    above :data:`PRERENDER_MAX_ROWS`, or one figure worker).
-
-    The propensity scores, matches, weights, balance and curves do not depend on the
-    bootstrap, so these figures are the ones drawn from the full result;
-    :func:`same_figure_data` checks it before they are kept.
-    """
-    import warnings
-
-    from causal_hcc.reporting.content import NO_STUDY
-    from causal_hcc.reporting.figures import adjust_figures
-    from causal_hcc.reporting.render import can_fork, default_workers, prerender
-    from causal_hcc.reporting.style import parse_formats
-    if not (config.adjust.bootstrap and parse_formats(formats) and can_fork()
-            and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1):
-        return None
-    with warnings.catch_warnings():   # the full run below reports them, once
-        warnings.simplefilter("ignore")
-        # Without what no figure shows: the order spread (a greedy matching per random
-        # row order) and the AIPW survival.
-        preview = run_adjust(args, cohort, config.updated("adjust", bootstrap=0),
-                             progress=False, order_spread_k=0, aipw=False)
-    figs = adjust_figures(preview, cohort, study=report_extras(cohort) or NO_STUDY)
-    started = prerender({k: v for k, v in figs.items() if k not in BOOTSTRAP_FIGURES},
-                        out_path, formats)
-    return (preview, started) if started else None
-
-
-def same_figure_data(preview, result) -> bool:
-    """Whether the bootstrap-free ``preview`` and the full ``result`` give the same
-    non-bootstrap figures: the same propensity scores, matches, weights, balance, curves,
-    identification and primary estimate, compared as pickled bytes."""
-    import pickle
-
-    def key(r):
-        return pickle.dumps((r.propensity, r.matched, r.weights, r.balance,
-                             [(c.method, c.estimand, c.treated, c.control) for c in r.curves],
-                             r.matching_weights, r.identification, r.primary, r.label,
-                             r.arm_labels))
-    return key(preview) == key(result)
-
-
 def cmd_adjust(args) -> int:
     """PS matching and IPTW: balance, adjusted HRs, adjusted curves, bootstrap CIs."""
     import causal_hcc.reporting as report
     config = adjust_config(args, config_from_args(args))
     run = args.run
-    with run.stage("input"):
-        cohort = load_from_args(args, config)
-    out = out_dir(args, cohort, f"results/{args.command}")
-    with staged_output(args, out, config) as staged:
-        with run.stage("adjust"):
-            ahead = prerender_adjust(args, cohort, config, staged.path, args.formats)
-            result = run_adjust(args, cohort, config)
-        if ahead is not None and not same_figure_data(ahead[0], result):
-            from causal_hcc.reporting.render import forget_prerendered
-            forget_prerendered(staged.path, args.formats, ahead[1])   # drawn again below
-        with run.stage("report"):
-            report.write_adjust(result, cohort, staged.path, formats=args.formats,
-                                warnings_seen=run.tagged(result), study=report_extras(cohort))
-        written = commit_output(staged, args, run, cohort, effects=result)
+    with figure_host(config, args.formats):
+        with run.stage("input"):
+            cohort = load_from_args(args, config)
+        out = out_dir(args, cohort, f"results/{args.command}")
+        with staged_output(args, out, config) as staged:
+            with run.stage("adjust"):
+                ahead = prerender_adjust(args, cohort, config, staged.path, args.formats)
+                result = run_adjust(args, cohort, config)
+            if ahead is not None and not same_figure_data(ahead[0], result):
+                from causal_hcc.reporting.render import forget_prerendered
+                forget_prerendered(staged.path, args.formats, ahead[1])   # drawn again below
+                ahead = None
+            prerender_final(result, cohort, staged.path, args.formats, ahead)
+            with run.stage("report"):
+                report.write_adjust(result, cohort, staged.path, formats=args.formats,
+                                    warnings_seen=run.tagged(result), study=report_extras(cohort))
+            written = commit_output(staged, args, run, cohort, effects=result)
     print(result.summary())
     for message in run.tagged(result):
         print(f"Warning: {message}")
@@ -283,18 +236,6 @@ def report_figure_formats(formats) -> str:
     return ",".join(dict.fromkeys(["png", *fmts])) if fmts else "none"
 
 
-def prerender_crude(crude, cohort, out_path, formats) -> None:
-    """Start drawing the crude figures (final once the crude stage is done) in forked
-    workers while the adjusted and sensitivity analyses run (skipped above
-    :data:`PRERENDER_MAX_ROWS`, where the workers would hold a copy of a large cohort)."""
-    from causal_hcc.reporting.content import NO_STUDY
-    from causal_hcc.reporting.figures import crude_figures
-    from causal_hcc.reporting.render import prerender
-    if cohort.n <= PRERENDER_MAX_ROWS:
-        prerender(crude_figures(crude, cohort, study=report_extras(cohort) or NO_STUDY),
-                  out_path, formats)
-
-
 def cmd_report(args) -> int:
     """Everything in one run: validation, crude, PSM/IPTW, sensitivity, one report."""
     start = time.perf_counter()
@@ -306,31 +247,36 @@ def cmd_report(args) -> int:
     quiet = config.report.quiet
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     run = args.run
-    with run.stage("input"):
-        cohort = load_from_args(args, config)
-    input_notes = run.messages("input")
-    out = out_dir(args, cohort, "report")
-    with staged_output(args, out, config) as staged:
-        with run.stage("crude"):
-            say("crude survival analyses ...")
-            crude = run_crude(cohort, config)
-            check = claims_check(args, config, cohort)
-        fmt = report_figure_formats(config.report.formats)
-        prerender_crude(crude, cohort, staged.path, fmt)
-        with run.stage("adjust"):
-            say("propensity scores, matching, weighting ...")
-            ahead = prerender_adjust(args, cohort, config, staged.path, fmt)
-            effects = run_adjust(args, cohort, config, progress=not quiet)
-        if ahead is not None and not same_figure_data(ahead[0], effects):
-            from causal_hcc.reporting.render import forget_prerendered
-            forget_prerendered(staged.path, fmt, ahead[1])   # drawn again with the report
-        sensitivity = None
-        if config.sensitivity.run:
-            with run.stage("sensitivity"):
-                say("sensitivity analyses ...")
-                sensitivity = run_sensitivity_stage(args, cohort, effects, config, quiet=quiet)
-        written = write_full_report(args, run, staged, cohort, crude, check, effects, sensitivity,
-                                config, input_notes, start, say)
+    with figure_host(config, report_figure_formats(config.report.formats)):
+        with run.stage("input"):
+            cohort = load_from_args(args, config)
+        input_notes = run.messages("input")
+        out = out_dir(args, cohort, "report")
+        with staged_output(args, out, config) as staged:
+            with run.stage("crude"):
+                say("crude survival analyses ...")
+                crude = run_crude(cohort, config)
+                check = claims_check(args, config, cohort)
+            fmt = report_figure_formats(config.report.formats)
+            prerender_crude(crude, cohort, staged.path, fmt)
+            with run.stage("adjust"):
+                say("propensity scores, matching, weighting ...")
+                ahead = prerender_adjust(args, cohort, config, staged.path, fmt)
+                effects = run_adjust(args, cohort, config, progress=not quiet)
+            if ahead is not None and not same_figure_data(ahead[0], effects):
+                from causal_hcc.reporting.render import forget_prerendered
+                forget_prerendered(staged.path, fmt, ahead[1])   # drawn again with the report
+                ahead = None
+            prerender_final(effects, cohort, staged.path, fmt, ahead)
+            ph = prerender_ph(cohort, effects, staged.path, fmt)
+            sensitivity = None
+            if config.sensitivity.run:
+                with run.stage("sensitivity"):
+                    say("sensitivity analyses ...")
+                    sensitivity = run_sensitivity_stage(args, cohort, effects, config, quiet=quiet)
+                prerender_sensitivity(sensitivity, cohort, staged.path, fmt)
+            written = write_full_report(args, run, staged, cohort, crude, check, effects, sensitivity,
+                                    config, input_notes, start, say, ph)
     elapsed = time.perf_counter() - start
     print(cohort.label)
     for message in run.tagged(effects, stages=("crude", "adjust", "sensitivity")):
@@ -345,7 +291,7 @@ def cmd_report(args) -> int:
 
 
 def write_full_report(args, run, staged, cohort, crude, check, effects, sensitivity, config,
-                  input_notes, start, say) -> list[Path]:
+                  input_notes, start, say, ph=None) -> list[Path]:
     """Every file of ``report`` into the staged directory, then commit it."""
     import platform
     from datetime import datetime, timezone
@@ -367,7 +313,7 @@ def write_full_report(args, run, staged, cohort, crude, check, effects, sensitiv
         report.write_report(cohort, crude, check, effects, staged.path,
                             sensitivity=sensitivity, formats=config.report.formats,
                             warnings_seen=tagged, run_info=run_info, input_notes=input_notes,
-                            study=report_extras(cohort))
+                            study=report_extras(cohort), ph=ph)
     run_info["seconds"] = round(time.perf_counter() - start, 2)
     run_info["warnings"] = tagged
     run_info["library_warnings"] = run.library_warnings(args.outer_warnings)

@@ -16,6 +16,7 @@ libraries underneath (pandas, numpy, matplotlib) are caught here and recorded in
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import os
 import signal
@@ -164,6 +165,32 @@ def one_blas_thread() -> None:
     """
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
+
+
+def run() -> None:
+    """The ``causal-hcc`` program: :func:`main`, then exit at once with its code.
+
+    The exit handlers run (output staging, worker pools) and the standard streams are
+    flushed, but the interpreter's teardown is skipped: freeing every object of numpy,
+    pandas, scipy and matplotlib one by one took 0.2-0.3 s after the work was done. Every
+    file the command writes is closed before :func:`main` returns.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:      # --help, --version, argparse's usage errors
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe: nothing more to tell
+            pass
+    os._exit(code)
 
 
 def main(argv=None) -> int:

@@ -141,8 +141,7 @@ DATA_FLAGS = {"data": "path", "study": "study", "mapping": "mapping", "missing":
 
 def config_from_args(args):
     """The configuration: defaults, then the --config file, then the flags."""
-    from causal_hcc.api import as_tuple
-    from causal_hcc.config import load_config
+    from causal_hcc.config import as_tuple, load_config
     config = load_config(getattr(args, "config", None))
     changes = {}
     for flag, key in DATA_FLAGS.items():

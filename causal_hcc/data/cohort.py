@@ -10,7 +10,7 @@ CLI's ``--time --event --treatment --covariates``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -20,6 +20,21 @@ from causal_hcc.data.units import DAYS_PER_UNIT, TIME_UNITS  # noqa: F401  (re-e
 
 KINDS = ("binary", "numeric", "categorical")
 TIMINGS = ("baseline", "post-baseline")
+
+
+def _rebuild(cls, values: dict):
+    return cls(**values)
+
+
+class _PicklableMappings:
+    """Pickling for frozen dataclasses whose mappings are read-only views: a
+    ``MappingProxyType`` cannot be pickled, so the fields travel as plain dicts and
+    ``__post_init__`` wraps them again (e.g. a cohort handed to a worker process)."""
+
+    def __reduce__(self):
+        return _rebuild, (type(self), {
+            f.name: dict(v) if isinstance(v := getattr(self, f.name), MappingProxyType) else v
+            for f in fields(self)})
 
 
 def infer_kind(column: pd.Series, categorical: bool = False) -> str:
@@ -109,7 +124,7 @@ class Roles:
 
 
 @dataclass(frozen=True)
-class Labels:
+class Labels(_PicklableMappings):
     """How results name things: arms, outcome, time unit, time zero, title."""
 
     treated: str = "treated"
@@ -155,7 +170,7 @@ class Exclusion:
 
 
 @dataclass(frozen=True)
-class Cohort:
+class Cohort(_PicklableMappings):
     """A validated analysis dataset: the data, the roles of its columns, provenance.
 
     Attributes

@@ -17,6 +17,7 @@ import pandas as pd
 from causal_hcc.reporting import format as fmt
 from causal_hcc.reporting import narrative
 from causal_hcc.reporting.content import NO_STUDY, Block, Section, Table
+from causal_hcc.reporting.figures import PH_FIGURE
 from causal_hcc.reporting.sections_answer import (estimand_table, first_screen_frames,
                                                   verdict)
 from causal_hcc.reporting.sections_checklist import checklist_table
@@ -25,7 +26,6 @@ from causal_hcc.reporting.sections_sensitivity import sensitivity_blocks
 from causal_hcc.reporting import sections_tables as tables
 
 #: File stem of the proportional-hazards figure (reporting.ph_plots).
-PH_FIGURE = "ph_schoenfeld"
 
 
 def _figure_blocks(captions) -> list[Block]:

@@ -200,6 +200,24 @@ def crude_contour(sensitivity, contour):
     return out
 
 
+#: Stem of the scaled Schoenfeld-residual figure of the report's PH checks.
+PH_FIGURE = "ph_schoenfeld"
+
+
+def _schoenfeld(checks, **kw):
+    from causal_hcc.reporting.ph_plots import plot_schoenfeld
+    return plot_schoenfeld(checks, **kw)
+
+
+def ph_figures(checks, time_label: str, provenance: str = "") -> dict:
+    """The scaled Schoenfeld residuals of the PH checks
+    (:func:`causal_hcc.effects.ph.ph_checks`), one panel per model; none without checks."""
+    if not checks:
+        return {}
+    return {PH_FIGURE: (partial(_schoenfeld, checks, time_label=time_label,
+                                provenance=provenance), "Scaled Schoenfeld residuals")}
+
+
 def sensitivity_figures(sensitivity, comparison: str = "") -> dict:
     """Specification curve, tipping points (adjusted and crude) and subgroups, for what
     the report holds."""

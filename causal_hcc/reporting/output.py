@@ -35,7 +35,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from causal_hcc._numeric import to_jsonable
 from causal_hcc.errors import CohortError
 
 MANIFEST = "manifest.json"
@@ -227,6 +226,7 @@ class OutputDir:
         directory into place; returns the final paths of the files."""
         files = {rel: sha256_of(self.path / rel) for rel in _files_under(self.path)
                  if rel != MANIFEST}
+        from causal_hcc._numeric import to_jsonable  # numpy and scipy: not at start-up
         manifest = dict(to_jsonable(info or {}), files=files)
         (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
         self._swap()

@@ -12,7 +12,9 @@ Figures can also start before the command has finished computing (:func:`prerend
 batch of figures whose data are final is handed to forked workers, which draw while the
 parent goes on (e.g. with the bootstrap); :func:`render_figures` later takes those stems
 from the batch instead of drawing them again. A command that fails discards its staged
-folder; the workers of an unfinished batch are terminated at exit.
+folder; the workers of an unfinished batch are terminated at exit. A batch given as a
+picklable factory goes to the command's figure host when one runs
+(:mod:`.figure_host`), whose workers have matplotlib loaded already.
 """
 
 from __future__ import annotations
@@ -44,16 +46,17 @@ class _Batch:
     out_dir: Path
     formats: tuple
     stems: tuple
-    pool: object
-    result: object          # AsyncResult of the list of paths per stem
+    pool: object            # the batch's own pool (None: drawn by the figure host)
+    result: object          # AsyncResult (or HostBatch) of the list of paths per stem
 
     def paths(self) -> dict:
         """stem -> paths written, waiting for the workers; the pool is then closed."""
         try:
             return dict(zip(self.stems, self.result.get()))
         finally:
-            self.pool.close()
-            self.pool.join()
+            if self.pool is not None:
+                self.pool.close()
+                self.pool.join()
 
 
 # Batches started by prerender and not yet collected by render_figures.
@@ -62,7 +65,9 @@ _BATCHES: list[_Batch] = []
 
 def _terminate_batches() -> None:
     while _BATCHES:
-        _BATCHES.pop().pool.terminate()
+        pool = _BATCHES.pop().pool
+        if pool is not None:   # the host's batches stop with the host
+            pool.terminate()
 
 
 atexit.register(_terminate_batches)
@@ -97,15 +102,34 @@ def _warm_matplotlib() -> None:
     import matplotlib.figure  # noqa: F401
 
 
-def prerender(figs: dict, out_dir, formats, *, workers: int | None = None) -> list[str]:
+def prerender(figs, out_dir, formats, *, workers: int | None = None,
+              stems=None) -> list[str]:
     """Start drawing ``{stem: (builder, caption)}`` into ``out_dir`` in forked workers and
     return at once; :func:`render_figures` with the same folder and formats collects them.
+
+    ``figs`` may instead be a factory: a picklable callable of no arguments returning that
+    dict. With the command's figure host running (:mod:`.figure_host`) the host's workers
+    call it and draw ``stems`` (default: every stem); otherwise it is called here.
 
     Only figures whose data will not change may be handed over. Without fork, with no
     format, or with one worker (:data:`WORKERS_ENV` = 1) nothing is started and the figures
     are drawn by :func:`render_figures` as usual. Returns the stems started.
     """
     fmts = tuple(parse_formats(formats))
+    if callable(figs):
+        from causal_hcc.reporting import figure_host
+        if fmts and figure_host.running():
+            stems = tuple(figs() if stems is None else stems)
+            if not stems:
+                return []
+            out_dir = Path(out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _BATCHES.append(_Batch(out_dir, fmts, stems, None,
+                                   figure_host.submit(figs, stems, out_dir, fmts)))
+            return list(stems)
+        figs = figs()
+    if stems is not None:
+        figs = {k: v for k, v in figs.items() if k in stems}
     workers = default_workers(max(len(figs), MIN_FIGURES_FOR_POOL)) if workers is None \
         else max(1, int(workers))
     if not fmts or not figs or not can_fork() or workers == 1:
@@ -157,6 +181,15 @@ def _render(task) -> list[str]:
     stem, path_stem, formats = task
     fig = build(_PENDING[stem])
     if fig is None:   # a builder may find nothing to draw (e.g. too few patients)
+        return []
+    return [str(p) for p in save_figure(fig, path_stem, formats)]
+
+
+def render_made(task) -> list[str]:
+    """Draw one stem of a factory's figures (a task of the figure host's workers)."""
+    factory, stem, path_stem, formats = task
+    fig = build(factory()[stem][0])
+    if fig is None:
         return []
     return [str(p) for p in save_figure(fig, path_stem, formats)]
 

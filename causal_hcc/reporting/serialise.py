@@ -17,9 +17,9 @@ from causal_hcc._numeric import to_jsonable
 from causal_hcc.reporting import html, narrative
 from causal_hcc.effects.ph import ph_checks, ph_frame
 from causal_hcc.reporting.content import NO_STUDY
-from causal_hcc.reporting.document import PH_FIGURE, build_document
-from causal_hcc.reporting.ph_plots import plot_schoenfeld
-from causal_hcc.reporting.figures import adjust_figures, crude_figures, sensitivity_figures
+from causal_hcc.reporting.document import build_document
+from causal_hcc.reporting.figures import (adjust_figures, crude_figures, ph_figures,
+                                          sensitivity_figures)
 from causal_hcc.reporting.style import parse_formats
 from causal_hcc.reporting.tables import frame_to_markdown
 
@@ -261,17 +261,15 @@ def write_sensitivity(sensitivity, out_dir: str | Path, *, formats="png", cohort
     return written, captions
 
 
-def _ph_files(cohort, effects, out_dir: Path, formats: str):
+def _ph_files(cohort, effects, out_dir: Path, formats: str, checks=None):
     """``ph_tests.csv`` (cox.zph of every model) and the Schoenfeld-residual figure;
-    returns (the PH checks, the paths written)."""
-    checks = ph_checks(cohort, effects)
+    returns (the PH checks, the paths written). ``checks``: ph_checks(cohort, effects),
+    when already computed."""
+    checks = ph_checks(cohort, effects) if checks is None else checks
     written = [write_csv(with_provenance(ph_frame(checks), effects.label),
                          out_dir / "ph_tests.csv")] if checks else []
     if checks:
-        def builder():  # drawn only when a format is asked for
-            return plot_schoenfeld(checks, time_label=cohort.labels.time_axis,
-                                   provenance=effects.label)
-        paths, _ = _save_all({PH_FIGURE: (builder, "Scaled Schoenfeld residuals")},
+        paths, _ = _save_all(ph_figures(checks, cohort.labels.time_axis, effects.label),
                              out_dir, formats)
         written += paths
     return checks, written
@@ -279,7 +277,7 @@ def _ph_files(cohort, effects, out_dir: Path, formats: str):
 
 def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitivity=None,
                  formats="png", warnings_seen=(), run_info: dict | None = None,
-                 input_notes=(), study=None) -> list[Path]:
+                 input_notes=(), study=None, ph=None) -> list[Path]:
     """The whole analysis: every table and figure, report.html, report.md, run.json.
 
     Besides the stages' files: ``ph_tests.csv`` (proportional-hazards tests of every model)
@@ -295,6 +293,8 @@ def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitiv
         figures at all (and the report shows none).
     study : StudyExtras, optional
         A study profile's additions (see :class:`causal_hcc.reporting.StudyExtras`).
+    ph : tuple of PHCheck, optional
+        ``causal_hcc.effects.ph.ph_checks(cohort, effects)``, when already computed.
 
     Notes
     -----
@@ -317,7 +317,7 @@ def write_report(cohort, crude, check, effects, out_dir: str | Path, *, sensitiv
         sens_written, sens_caps = write_sensitivity(sensitivity, out_dir, formats=fmt,
                                                     cohort=cohort, warnings_seen=warnings_seen)
         written += sens_written
-    ph, ph_written = _ph_files(cohort, effects, out_dir, fmt)
+    ph, ph_written = _ph_files(cohort, effects, out_dir, fmt, ph)
     written += ph_written
     figures = {p.stem: p.read_bytes() for p in written if p.suffix == ".png"}
     sections = build_document(cohort, crude, check, effects, figures,
