@@ -51,7 +51,9 @@ J Am Stat Assoc 113:390-400.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -77,6 +79,12 @@ LOO_EXACT_MAX = 3000
 #: Above this many cells (patients in the estimate x all patients), the exact
 #: leave-one-out refits use only the patients in the estimate (memory: no n x n batch).
 LOO_FULL_CELLS = 1e7
+#: Leave-one-out results kept for reuse, keyed by their inputs' contents: the same
+#: influence asked for twice in one process (adjust's bootstrap-free preview for the
+#: figures, then the full run) is computed once; up to 3,000 patients each costs
+#: O(n^2) (85 s for the 16 estimates of a 2,500-patient registry).
+LOO_MEMO_SIZE = 64
+_LOO_MEMO: OrderedDict = OrderedDict()
 #: Causal estimands with a target population, in the order ``primary = "auto"`` tries them.
 ESTIMAND_ORDER = ("ATE", "ATT", "ATC", "ATO")
 TARGETS = {"ATE": "all patients", "ATT": "the treated", "ATC": "the controls",
@@ -298,6 +306,40 @@ def leave_one_out(time, event, x, weights, *, strata=None, patient_id=None,
     w = np.asarray(weights, float)
     ids = (np.array([str(i + 1) for i in range(len(time))], dtype=object)
            if patient_id is None else np.asarray(patient_id, dtype=object))
+    key = _memo_key(time, event, x, w, strata, ids, ratio, exact_max, fitted)
+    if key in _LOO_MEMO:
+        _LOO_MEMO.move_to_end(key)
+        return _LOO_MEMO[key]
+    result = _leave_one_out(time, event, x, w, strata, ids, ratio, exact_max, fitted)
+    _LOO_MEMO[key] = result
+    while len(_LOO_MEMO) > LOO_MEMO_SIZE:
+        _LOO_MEMO.popitem(last=False)
+    return result
+
+
+def _digest(value) -> bytes:
+    """Bytes that identify an array's contents (object arrays by their text)."""
+    if value is None:
+        return b"None"
+    a = np.asarray(value)
+    if a.dtype.kind == "O":
+        return "\x1f".join(map(str, a.ravel())).encode() + repr(a.shape).encode()
+    return np.ascontiguousarray(a).tobytes() + f"{a.dtype.str}{a.shape}".encode()
+
+
+def _memo_key(time, event, x, w, strata, ids, ratio, exact_max, fitted) -> bytes:
+    """SHA-256 of everything leave_one_out's result depends on."""
+    h = hashlib.sha256()
+    parts = [time, event, x, w, strata, ids, repr((ratio, exact_max)).encode()]
+    if fitted is not None:   # its log HR (and, in dfbeta mode, its dfbeta) are used
+        parts += [repr(float(fitted.coef)).encode(), fitted.dfbeta]
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else _digest(part))
+        h.update(b"|")
+    return h.digest()
+
+
+def _leave_one_out(time, event, x, w, strata, ids, ratio, exact_max, fitted) -> Influence:
     if fitted is None:
         fit = fit_cox(time[w > 0], event[w > 0], x[w > 0], weights=w[w > 0],
                       strata=None if strata is None else np.asarray(strata)[w > 0])

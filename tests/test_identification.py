@@ -215,6 +215,37 @@ def test_leave_one_out_equals_direct_refits(bundled):
     assert approx.method.startswith("dfbeta")
 
 
+def test_leave_one_out_is_computed_once_per_inputs(bundled, monkeypatch):
+    """The same influence asked for again (adjust's figure preview, then its full run) is
+    the memo's, identical; any changed input (a weight, a strata label, the threshold, the
+    fit it starts from) is computed anew."""
+    import causal_hcc.identification as ident
+    cohort, result = bundled
+    w = result.weights["ATE"].weights
+    x = cohort.treated.astype(float)[:, None]
+    monkeypatch.setattr(ident, "_LOO_MEMO", type(ident._LOO_MEMO)())
+    calls = []
+    inner = ident._leave_one_out
+    monkeypatch.setattr(ident, "_leave_one_out", lambda *a: calls.append(1) or inner(*a))
+    first = leave_one_out(cohort.time, cohort.event, x, w, patient_id=cohort.ids)
+    again = leave_one_out(cohort.time.copy(), cohort.event, x, w.copy(),
+                          patient_id=cohort.ids)
+    assert again is first and len(calls) == 1
+    other_w = w.copy()
+    other_w[5] *= 1.0000001
+    changed = [leave_one_out(cohort.time, cohort.event, x, other_w, patient_id=cohort.ids),
+               leave_one_out(cohort.time, cohort.event, x, w, patient_id=cohort.ids,
+                             ratio=1.5),
+               leave_one_out(cohort.time, cohort.event, x, w, patient_id=cohort.ids,
+                             strata=np.repeat(["a", "b"], [40, 36]))]
+    assert len(calls) == 4 and all(c is not first for c in changed)
+    assert changed[1].large_ids != first.large_ids or changed[1].ratio == 1.5
+    monkeypatch.setattr(ident, "LOO_MEMO_SIZE", 2)
+    for k in range(3):
+        leave_one_out(cohort.time, cohort.event, x, w * (1 + k), patient_id=cohort.ids)
+    assert len(ident._LOO_MEMO) == 2
+
+
 def test_leave_one_out_near_one_names_nobody_for_tiny_moves():
     """An HR of ~1 whose leave-one-out values wobble around 1 by < 5% names nobody."""
     rng = np.random.default_rng(1)
