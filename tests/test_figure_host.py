@@ -103,6 +103,23 @@ def test_cli_adjust_figures_are_the_same_with_and_without_the_host(tmp_path, mon
         assert (tmp_path / "host" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
 
 
+def test_cli_adjust_keeps_the_figures_drawn_ahead(tmp_path, monkeypatch):
+    """The bootstrap-free preview's figures are the final ones: none is drawn twice (the
+    CLI's own flow on the bundled cohort: preview, bootstrap, then the forest plot)."""
+    import causal_hcc.reporting.render as render_module
+    forgotten, drawn = [], []
+    monkeypatch.setattr(render_module, "forget_prerendered",
+                        lambda *a, **k: forgotten.append(a))
+    inner = figure_host.submit
+    monkeypatch.setattr(figure_host, "submit",
+                        lambda factory, stems, *a: drawn.extend(stems) or inner(factory,
+                                                                              stems, *a))
+    assert main(["adjust", "--bootstrap", "20", "--quiet", "--out", str(tmp_path)]) == 0
+    assert not forgotten
+    assert sorted(drawn) == sorted(p.stem for p in tmp_path.glob("*.png"))
+    assert len(drawn) == 8 and drawn[-1] == "forest_plot"
+
+
 def test_program_exit_codes_and_flushed_output(monkeypatch):
     """``python -m causal_hcc.cli`` skips the interpreter's teardown (cli.main.run): the
     exit code and every line written still come through."""

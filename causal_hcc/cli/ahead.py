@@ -118,15 +118,21 @@ def prerender_final(effects, cohort, out_path, formats, ahead) -> None:
 def same_figure_data(preview, result) -> bool:
     """Whether the bootstrap-free ``preview`` and the full ``result`` give the same
     non-bootstrap figures: the same propensity scores, matches, weights, balance, curves,
-    identification and primary estimate, compared as pickled bytes."""
+    identification and primary estimate, each compared as pickled bytes.
+
+    Each part is pickled on its own: pickle writes an object shared by two parts once, so
+    pickling them together would compare which objects happen to be shared (e.g. a
+    leave-one-out result computed for the preview and reused by the full run, holding
+    the preview's patient ids) as well as the values.
+    """
     import pickle
 
-    def key(r):
-        return pickle.dumps((r.propensity, r.matched, r.weights, r.balance,
-                             [(c.method, c.estimand, c.treated, c.control) for c in r.curves],
-                             r.matching_weights, r.identification, r.primary, r.label,
-                             r.arm_labels))
-    return key(preview) == key(result)
+    def parts(r):
+        return (r.propensity, r.matched, r.weights, r.balance,
+                [(c.method, c.estimand, c.treated, c.control) for c in r.curves],
+                r.matching_weights, r.identification, r.primary, r.label, r.arm_labels)
+    return all(pickle.dumps(a) == pickle.dumps(b)
+               for a, b in zip(parts(preview), parts(result), strict=True))
 
 
 def prerender_crude(crude, cohort, out_path, formats) -> None:
