@@ -73,6 +73,15 @@ def test_host_stops_with_batches_not_collected(veteran, tmp_path):
     render._BATCHES.clear()       # what the failed command's exit would drop
 
 
+def test_a_nested_block_leaves_the_outer_host_running():
+    with figure_host.hosting(2):
+        outer = figure_host._HOST["process"]
+        with figure_host.hosting(2):
+            assert figure_host._HOST["process"] is outer
+        assert figure_host.running() and outer.is_alive()
+    assert not figure_host.running() and not outer.is_alive()
+
+
 def test_a_figure_failing_in_the_host_raises_its_error(tmp_path):
     with figure_host.hosting(2):
         assert render.prerender(_failing_figures, tmp_path, "png") == ["broken"]

@@ -42,11 +42,11 @@ def running() -> bool:
     return bool(_HOST)
 
 
-def start(workers: int, preload=()) -> bool:
+def start(workers: int, preload=()) -> None:
     """Fork the host with ``workers`` drawing workers, after importing ``preload`` (the
-    command's own modules, so that the host shares them); True when it runs."""
+    command's own modules, so that the host shares them); nothing if it runs already."""
     if _HOST:
-        return True
+        return
     for name in preload:
         importlib.import_module(name)
     ctx = multiprocessing.get_context("fork")
@@ -55,7 +55,6 @@ def start(workers: int, preload=()) -> bool:
     process.start()
     there.close()
     _HOST.update(process=process, conn=here, next=0, replies={})
-    return True
 
 
 def stop() -> None:
@@ -77,12 +76,14 @@ def stop() -> None:
 
 @contextmanager
 def hosting(workers: int, preload=()):
-    """Run a block with the host started (see :func:`start`), stopped at its end."""
-    started = start(workers, preload)
+    """Run a block with the host started (see :func:`start`); a host this block started
+    is stopped at its end (one already running is left to whoever started it)."""
+    mine = not _HOST
+    start(workers, preload)
     try:
-        yield started
+        yield True
     finally:
-        if started:
+        if mine:
             stop()
 
 
