@@ -99,3 +99,44 @@ def row_sum(values: np.ndarray) -> np.ndarray:
     replicate's result does not depend on the batch it is computed in.
     """
     return np.ascontiguousarray(values).sum(axis=1)
+
+
+def pearsonr(x, y) -> tuple[float, float]:
+    """Pearson's r and its two-sided P value: ``scipy.stats.pearsonr(x, y)`` for 1-D data,
+    the same operations in the same order (P from the null Beta(n/2 - 1, n/2 - 1) of r on
+    (-1, 1), ``special.betaincc``). Constant input: (NaN, NaN), where scipy also warns."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
+        raise ValueError("pearsonr needs two 1-D arrays of the same length, at least 2")
+    if (x == x[0]).all() or (y == y[0]).all():
+        return math.nan, math.nan
+    n = x.size
+    xm = x - np.mean(x, keepdims=True)
+    ym = y - np.mean(y, keepdims=True)
+    # Scaled by the largest deviation before the norm, as scipy (no premature overflow).
+    xmax = np.max(np.abs(xm), keepdims=True)
+    ymax = np.max(np.abs(ym), keepdims=True)
+    normxm = xmax * np.linalg.norm(xm / xmax, ord=2, axis=-1, keepdims=True)
+    normym = ymax * np.linalg.norm(ym / ymax, ord=2, axis=-1, keepdims=True)
+    r = np.clip(np.vecdot(xm / normxm, ym / normym), -1.0, 1.0)
+    if n == 2:
+        return float(np.round(r)), 1.0
+    ab = np.asarray(n / 2 - 1, dtype=float)
+    p = 2 * special.betaincc(ab, ab, (np.abs(r) - (-1)) / 2)
+    return float(r), float(p)
+
+
+def spearmanr(x, y) -> tuple[float, float]:
+    """Spearman's rho and its two-sided P value: ``scipy.stats.spearmanr(x, y)`` for 1-D
+    data without NaN (Pearson's r of the ranks, P from Student's t on n - 2 degrees of
+    freedom, ``special.stdtr``). Constant input: (NaN, NaN), where scipy also warns."""
+    a = np.column_stack([np.asarray(x), np.asarray(y)])
+    if a.shape[0] < 2 or (a[:, 0][0] == a[:, 0]).all() or (a[:, 1][0] == a[:, 1]).all():
+        return math.nan, math.nan
+    rs = np.corrcoef(rankdata(a, axis=0), rowvar=False)
+    dof = a.shape[0] - 2
+    with np.errstate(divide="ignore"):
+        t = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
+    p = 2 * special.stdtr(dof, -np.abs(t))
+    return float(rs[1, 0]), float(p[1, 0])

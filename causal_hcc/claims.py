@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from causal_hcc._numeric import pearsonr, spearmanr
 from causal_hcc.survival.cox import fit_cox
 from causal_hcc.errors import CausalHccWarning, CohortError
 from causal_hcc.survival.km import kaplan_meier, log_rank, median_follow_up
@@ -200,9 +201,12 @@ def _correlation(sub, claim):
     if len(pair) < 3:
         raise _NotEstimable(f"{len(pair)} complete pairs; a correlation needs 3")
     method = claim.get("method", "pearson")
-    from scipy import stats  # here: scipy.stats takes about 1 s to import
-    fn = stats.spearmanr if method == "spearman" else stats.pearsonr
-    r, p = fn(pair.iloc[:, 0], pair.iloc[:, 1])
+    # scipy.stats' pearsonr / spearmanr, bit for bit, without its 1.2 s import.
+    fn = spearmanr if method == "spearman" else pearsonr
+    r, p = fn(pair.iloc[:, 0].to_numpy(float), pair.iloc[:, 1].to_numpy(float))
+    if np.isnan(r):
+        raise _NotEstimable(f"column '{claim['x']}' or '{claim['y']}' is constant in "
+                            "this subset: no correlation")
     return float(r), f"r={r:.3f} ({method}, n={len(pair)}, P={p:.2g})", ""
 
 

@@ -244,6 +244,10 @@ def test_leave_one_out_is_computed_once_per_inputs(bundled, monkeypatch):
     for k in range(3):
         leave_one_out(cohort.time, cohort.event, x, w * (1 + k), patient_id=cohort.ids)
     assert len(ident._LOO_MEMO) == 2
+    # dfbeta (above exact_max) is one pass, cheaper than hashing the inputs: not kept.
+    ident._LOO_MEMO.clear()
+    one_step = leave_one_out(cohort.time, cohort.event, x, w, exact_max=10)
+    assert one_step.method.startswith("dfbeta") and not ident._LOO_MEMO
 
 
 def test_leave_one_out_near_one_names_nobody_for_tiny_moves():

@@ -39,3 +39,27 @@ def test_rankdata_equals_scipy_with_ties(shape, axis):
 def test_rankdata_propagates_nan_like_scipy():
     a = np.array([3.0, np.nan, 1.0])
     assert np.isnan(nm.rankdata(a)).all() and np.isnan(stats.rankdata(a)).all()
+
+
+@pytest.mark.parametrize("n", [3, 4, 10, 57, 400])
+def test_correlations_equal_scipy_stats(n):
+    """r and P of pearsonr / spearmanr equal scipy.stats' bit for bit, with ties, strong
+    and weak correlation, and very different scales."""
+    for scale, slope in ((1.0, 0.9), (1e6, -0.2), (1e-3, 0.0), (50.0, 5.0)):
+        x = np.round(RNG.normal(size=n) * scale, 1 if scale > 1 else 6)
+        y = slope * x + RNG.normal(size=n) * scale
+        want = stats.pearsonr(x, y)
+        assert nm.pearsonr(x, y) == (want.statistic, want.pvalue)
+        want = stats.spearmanr(x, y)
+        assert nm.spearmanr(x, y) == (want.statistic, want.pvalue)
+
+
+def test_correlations_of_perfect_and_constant_input():
+    x = np.arange(6.0)
+    assert nm.pearsonr(x, 2 * x + 1) == (stats.pearsonr(x, 2 * x + 1).statistic,
+                                         stats.pearsonr(x, 2 * x + 1).pvalue)
+    assert nm.spearmanr(x, -x) == (stats.spearmanr(x, -x).statistic,
+                                   stats.spearmanr(x, -x).pvalue)
+    assert all(np.isnan(v) for v in nm.pearsonr(x, np.ones(6)))
+    assert all(np.isnan(v) for v in nm.spearmanr(np.ones(6), x))
+    assert nm.pearsonr([1.0, 2.0], [3.0, 1.0]) == (-1.0, 1.0)

@@ -44,10 +44,9 @@ def ned_figure(cohort):
     if len(ned) < 3:
         return None
     x, y = ned["ned_cumulative_months"].to_numpy(float), ned["os_months"].to_numpy(float)
-    from scipy import stats  # only when this figure is drawn (scipy.stats loads slowly)
-
+    from causal_hcc._numeric import pearsonr  # scipy.stats' r and P, without its import
     from causal_hcc.reporting.plots import plot_scatter  # matplotlib only when drawn
-    r, p = stats.pearsonr(x, y)
+    r, p = pearsonr(x, y)
     slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(np.mean(y)))
     return plot_scatter(x, y, r=float(r), p_value=float(p), line=(intercept, slope),
                         xlabel="Cumulative NED duration (months)",
