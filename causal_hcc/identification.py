@@ -80,9 +80,10 @@ LOO_EXACT_MAX = 3000
 #: leave-one-out refits use only the patients in the estimate (memory: no n x n batch).
 LOO_FULL_CELLS = 1e7
 #: Leave-one-out results kept for reuse, keyed by their inputs' contents: the same
-#: influence asked for twice in one process (adjust's bootstrap-free preview for the
-#: figures, then the full run) is computed once; up to 3,000 patients each costs
-#: O(n^2) (85 s for the 16 estimates of a 2,500-patient registry). Only the exact
+#: influence asked for twice in one process (two estimates with the same weights, e.g.
+#: 3 of the 16 on the bundled cohort; or adjust called again on the same data) is
+#: computed once; up to 3,000 patients each costs O(n^2) (85 s for the 16 estimates of
+#: a 2,500-patient registry). Only the exact
 #: refits are kept: the dfbeta above :data:`LOO_EXACT_MAX` costs less than the key.
 LOO_MEMO_SIZE = 64
 _LOO_MEMO: OrderedDict = OrderedDict()

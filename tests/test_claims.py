@@ -85,3 +85,22 @@ def test_the_papers_claims_on_the_bundled_cohort():
                 "median_overall", "os12_all_local", "os24_all_no_local"):
         assert table.loc[cid, "status"] == "agrees", (cid, table.loc[cid].to_dict())
     assert "RECONSTRUCTED PSEUDO-DATA" in check.summary()
+
+
+def test_correlation_claims_match_scipy_and_a_constant_column_is_not_estimable(veteran):
+    """r and P as scipy.stats gives them (without importing it in the package); a
+    constant column in the subset is 'not estimable' with the reason, not r = NaN."""
+    from scipy import stats
+    check = verify_claims(veteran, _claims(
+        {"id": "r_p", "quantity": "correlation", "x": "ecog", "y": "os_months",
+         "method": "pearson", "published": 0.0, "tolerance": {"abs": 0.5}},
+        {"id": "r_s", "quantity": "correlation", "x": "ecog", "y": "os_months",
+         "method": "spearman", "published": 0.0, "tolerance": {"abs": 0.5}},
+        {"id": "r_c", "quantity": "correlation", "x": "death", "y": "os_months",
+         "subset": {"death": 1}, "published": 0.5, "tolerance": {"abs": 0.5}}))
+    table = check.to_frame().set_index("id")
+    pair = veteran.data[["ecog", "os_months"]].astype(float)
+    assert table.loc["r_p", "reproduced"] == stats.pearsonr(pair.ecog, pair.os_months)[0]
+    assert table.loc["r_s", "reproduced"] == stats.spearmanr(pair.ecog, pair.os_months)[0]
+    assert table.loc["r_c", "status"] == "not estimable"
+    assert "constant" in check.summary()

@@ -155,14 +155,35 @@ def test_prerender_with_one_worker_or_no_format_starts_nothing(veteran, tmp_path
 
 
 def test_adjust_preview_feeds_the_same_figures_as_the_bootstrapped_result():
+    """adjust's on_preview gets, once and before the bootstrap, the report without it:
+    the same figure data as the result, the estimates without bootstrap CIs; and the
+    result is the one adjust gives without the hook, bit for bit."""
+    import pickle
+
     from causal_hcc.cli.ahead import same_figure_data
     cohort = yang2025.load_bundled()
+    seen = []
     with quiet():
-        preview = adjust(cohort, n_boot=0, order_spread_k=0, aipw=False)  # as the CLI's
-        full = adjust(cohort, n_boot=20)
+        full = adjust(cohort, n_boot=20, on_preview=seen.append)
+        plain = adjust(cohort, n_boot=20)
+        alone = adjust(cohort, n_boot=0, order_spread_k=0, aipw=False)
         other = adjust(cohort, n_boot=0, caliper_sd=0.1)
-    assert same_figure_data(preview, full)
+        adjust(cohort, n_boot=0, on_preview=seen.append)      # no bootstrap: not called
+    (preview,) = seen
+    assert same_figure_data(preview, full) and same_figure_data(alone, full)
     assert not same_figure_data(preview, other)
+    assert all(e.boot_ci_lower is None for e in preview.estimates)
+    assert any(e.boot_ci_lower is not None for e in full.estimates)
+    assert preview.aipw is None and full.aipw is not None
+    # The bootstrap is attached to the rows it covers (psm ATT, IPTW), never to the
+    # matching rows added after them (psm ATC, exact / cem / subclass).
+    boot = {(e.method, e.estimand.split(" ")[0]) for e in full.estimates
+            if e.boot_ci_lower is not None}
+    assert ("psm", "ATT") in boot and ("psm", "ATC") not in boot
+    assert not {m for m, _ in boot} - {"psm", "iptw"}
+    assert pickle.dumps(full.estimates) == pickle.dumps(plain.estimates)
+    assert full.notes == plain.notes and pickle.dumps(full.curves) == pickle.dumps(
+        plain.curves)
 
 
 def test_default_workers():

@@ -13,9 +13,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-#: Largest cohort whose adjust figures are drawn while the bootstrap runs
-#: (:func:`prerender_adjust`): they are fed by the estimates computed once more without
-#: the bootstrap, which costs little below this size.
+#: Largest cohort whose figures are drawn ahead, in worker processes forked while the
+#: command still computes (:class:`AdjustAhead` and the ``prerender_*`` functions): above
+#: it, each worker would hold a copy-on-write image of a large cohort and its results.
 PRERENDER_MAX_ROWS = 20_000
 #: Largest data file (bytes) for which the figure host is started before the data are
 #: read (about 27,000 rows of a CSV like the bundled one): above it, the cohort is
@@ -72,34 +72,48 @@ def figure_host(config, formats):
     return figure_host.hosting(workers, preload=HOST_PRELOAD_FIRST)
 
 
-def prerender_adjust(args, cohort, config, out_path, formats):
-    """Start drawing, in worker processes, the adjust figures that do not depend on the
-    bootstrap, from the estimates without it; returns that bootstrap-free EffectsReport
-    and the stems started, or None when nothing was started (no bootstrap, no figure
-    format, no fork, a cohort above :data:`PRERENDER_MAX_ROWS`, or one figure worker).
+class AdjustAhead:
+    """The adjust figures that do not show the bootstrap, drawn while it runs.
 
-    The propensity scores, matches, weights, balance and curves do not depend on the
-    bootstrap, so these figures are the ones drawn from the full result;
-    :func:`same_figure_data` checks it before they are kept.
+    ``options`` goes to :func:`causal_hcc.effects.adjust` (``on_preview``): before the
+    bootstrap, adjust hands over its report without it, and :meth:`start` sends these
+    figures to worker processes. Nothing is computed twice: the preview is the report
+    itself, before the bootstrap CIs are attached. Nothing is started without a
+    bootstrap, without a figure format or fork, above :data:`PRERENDER_MAX_ROWS`
+    patients, or with one figure worker.
     """
-    import warnings
 
-    from causal_hcc.cli.commands import run_adjust
-    from causal_hcc.reporting.render import can_fork, default_workers, prerender
-    from causal_hcc.reporting.style import parse_formats
-    if not (config.adjust.bootstrap and parse_formats(formats) and can_fork()
-            and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1):
-        return None
-    with warnings.catch_warnings():   # the full run below reports them, once
-        warnings.simplefilter("ignore")
-        # Without what no figure shows: the order spread (a greedy matching per random
-        # row order) and the AIPW survival.
-        preview = run_adjust(args, cohort, config.updated("adjust", bootstrap=0),
-                             progress=False, order_spread_k=0, aipw=False)
-    factory = partial(adjust_figure_set, preview, cohort)
-    started = prerender(factory, out_path, formats,
-                        stems=[k for k in factory() if k not in BOOTSTRAP_FIGURES])
-    return (preview, started) if started else None
+    def __init__(self, cohort, config, out_path, formats):
+        from causal_hcc.reporting.render import can_fork, default_workers
+        from causal_hcc.reporting.style import parse_formats
+        self.cohort, self.out_path, self.formats = cohort, out_path, formats
+        self.enabled = bool(config.adjust.bootstrap and parse_formats(formats) and can_fork()
+                            and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1)
+        self.preview, self.started = None, []
+
+    @property
+    def options(self) -> dict:
+        """Keyword arguments of adjust (none when nothing will be drawn ahead)."""
+        return {"on_preview": self.start} if self.enabled else {}
+
+    def start(self, preview) -> None:
+        from causal_hcc.reporting.render import prerender
+        factory = partial(adjust_figure_set, preview, self.cohort)
+        self.started = prerender(factory, self.out_path, self.formats,
+                                 stems=[k for k in factory() if k not in BOOTSTRAP_FIGURES])
+        self.preview = preview
+
+    def settle(self, result):
+        """``(preview, stems drawn ahead)`` once ``result`` is known, or None. Figures
+        whose data differ from the result's (:func:`same_figure_data`; a safety net, as
+        the preview is the result before its bootstrap) are dropped, to be drawn again."""
+        if not self.started:
+            return None
+        if not same_figure_data(self.preview, result):
+            from causal_hcc.reporting.render import forget_prerendered
+            forget_prerendered(self.out_path, self.formats, self.started)
+            return None
+        return self.preview, self.started
 
 
 def prerender_final(effects, cohort, out_path, formats, ahead) -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from causal_hcc.version import __version__
 from causal_hcc.errors import CohortError
-from causal_hcc.cli.ahead import (figure_host, prerender_adjust, prerender_crude,
-                                  prerender_final, prerender_ph, prerender_sensitivity,
-                                  same_figure_data)
+from causal_hcc.cli.ahead import (AdjustAhead, figure_host, prerender_crude,
+                                  prerender_final, prerender_ph, prerender_sensitivity)
 from causal_hcc.cli.options import (adjust_config, config_from_args, landmarks_for,
                                     load_from_args, progress_bar)
 from causal_hcc.cli.run import (commit_output, out_dir, parquet_notes, staged_output,
@@ -169,12 +168,9 @@ def cmd_adjust(args) -> int:
         out = out_dir(args, cohort, f"results/{args.command}")
         with staged_output(args, out, config) as staged:
             with run.stage("adjust"):
-                ahead = prerender_adjust(args, cohort, config, staged.path, args.formats)
-                result = run_adjust(args, cohort, config)
-            if ahead is not None and not same_figure_data(ahead[0], result):
-                from causal_hcc.reporting.render import forget_prerendered
-                forget_prerendered(staged.path, args.formats, ahead[1])   # drawn again below
-                ahead = None
+                ahead = AdjustAhead(cohort, config, staged.path, args.formats)
+                result = run_adjust(args, cohort, config, **ahead.options)
+            ahead = ahead.settle(result)
             prerender_final(result, cohort, staged.path, args.formats, ahead)
             with run.stage("report"):
                 report.write_adjust(result, cohort, staged.path, formats=args.formats,
@@ -261,12 +257,10 @@ def cmd_report(args) -> int:
             prerender_crude(crude, cohort, staged.path, fmt)
             with run.stage("adjust"):
                 say("propensity scores, matching, weighting ...")
-                ahead = prerender_adjust(args, cohort, config, staged.path, fmt)
-                effects = run_adjust(args, cohort, config, progress=not quiet)
-            if ahead is not None and not same_figure_data(ahead[0], effects):
-                from causal_hcc.reporting.render import forget_prerendered
-                forget_prerendered(staged.path, fmt, ahead[1])   # drawn again with the report
-                ahead = None
+                ahead = AdjustAhead(cohort, config, staged.path, fmt)
+                effects = run_adjust(args, cohort, config, progress=not quiet,
+                                     **ahead.options)
+            ahead = ahead.settle(effects)
             prerender_final(effects, cohort, staged.path, fmt, ahead)
             ph = prerender_ph(cohort, effects, staged.path, fmt)
             sensitivity = None

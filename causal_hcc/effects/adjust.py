@@ -195,7 +195,8 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
            landmarks=None, horizons=None, progress=None,
            dask_address: str | None = None, separation: str = "fail",
            aipw: bool = True, ties: str = "all",
-           order_spread_k: int = 200, primary: str = "auto") -> EffectsReport:
+           order_spread_k: int = 200, primary: str = "auto",
+           on_preview=None) -> EffectsReport:
     """The whole adjusted analysis: PS, matching, IPTW, balance, HRs, curves, bootstrap.
 
     Parameters
@@ -238,6 +239,11 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         The primary IPTW estimand; "auto" takes the first identified one in that order
         (:mod:`causal_hcc.identification`); ``primary`` and ``primary_reason`` of the
         result say which and why.
+    on_preview : callable, optional
+        With ``n_boot > 0``: called once, before the bootstrap starts, with the report as
+        it stands without it (no bootstrap CIs in the estimates and curves, no AIPW),
+        e.g. to draw the figures that do not show the bootstrap while it runs. Everything
+        else in it is what the returned report holds.
 
     Returns
     -------
@@ -282,30 +288,18 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     del arrays, design
     opts = BootOptions(caliper_sd, ratio, replace, order, tuple(landmarks), tuple(horizons),
                        ties)
-    reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
-                     progress=progress, dask_address=dask_address) if n_boot > 0 else []
-    if reps:
-        estimates = tuple(
-            attach_boot(e, reps, "psm" if e.method == "psm" else f"iptw_{e.estimand}",
-                        separation=separation, replace=replace and e.method == "psm")
-            if e.estimable and e.method in ("psm", "iptw") else e for e in estimates)
-        n_sep = sum(bool(r.get("separated")) for r in reps)
-        notes.append("Bootstrap CIs: percentile; PS refitted and patients re-matched / "
-                     "re-weighted in every replicate. " + (
-                         f"{n_sep} of {len(reps)} replicates had a separated PS model (a "
-                         "covariate level in one arm only, or |logit PS| > 15): "
-                         + ("counted as failed and left out of the CIs (boot_ci_all_*: "
-                            "with them)." if separation == "fail" else "kept in the CIs.")
-                         if n_sep else "No replicate had a separated PS model."))
-        if replace:
-            notes.append(f"PSM: {REPLACE_NOTE}.")
-    # PSM for the ATC and the stratum methods, added after the bootstrap (which re-matches
-    # for the ATT only: its "psm" replicates must not be attached to these rows).
+    # Everything that does not depend on the bootstrap comes first, so that on_preview can
+    # be handed the bootstrap-free report before the bootstrap starts. The matching rows
+    # (PSM for the ATC, the stratum methods) are added after the rows the bootstrap covers
+    # (it re-matches for the ATT only: its "psm" replicates are attached to the first
+    # n_base rows, never to these).
+    n_base = len(estimates)
+    order_note = None
     if ties == "all" and order_spread_k and cohort.n * order_spread_k > ORDER_SPREAD_MAX_ROWS:
-        notes.append(f"Order spread of greedy PSM not computed: {cohort.n} patients x "
-                     f"{order_spread_k} random row orders exceed {ORDER_SPREAD_MAX_ROWS:.0e} "
-                     "(each order is a full greedy matching); pass a smaller "
-                     "order_spread_k to compute it.")
+        order_note = (f"Order spread of greedy PSM not computed: {cohort.n} patients x "
+                      f"{order_spread_k} random row orders exceed {ORDER_SPREAD_MAX_ROWS:.0e} "
+                      "(each order is a full greedy matching); pass a smaller "
+                      "order_spread_k to compute it.")
         order_spread_k = 0
     with recording_fits() as more_fits:
         estimates, more_weights, spreads = _matching_rows(
@@ -317,22 +311,14 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         cohort, propensity, estimates, row_weights(matched, weights, more_weights), primary,
         fits=fits + more_fits)
     del fits, more_fits
-    notes.append(f"Primary estimate: {primary_reason}")
-    curves = []
+    curve_parts, curve_notes = [], []
     for method, estimand, w, key in (("psm", "ATT", matched.weights, "psm_curves"),
                                      ("iptw", "ATE", weights["ATE"].weights, "iptw_curves")):
         arms, values = curve_stats(time, event, tx, w, opts.landmarks, opts.horizons,
                                     (cohort.labels.treated, cohort.labels.control))
-        boot = None
-        if reps and not (replace and method == "psm"):
-            boot = np.array([[v[2] for v in r[key].values()] if key in r
-                             else [np.nan] * len(values) for r in reps])
-            boot[~accepted(reps, separation)] = np.nan
-        curves.append(AdjustedCurves(method, estimand, arms[0], arms[1],
-                                     curves_table(values, boot, unit)))
-        notes += _follow_up_notes(time, tx == 1, w > 0, opts.landmarks, opts.horizons, unit,
-                                  f"the {method.upper()} ({estimand}) curves")
-    aipw_result = _aipw(cohort, covariates, opts.landmarks, notes) if aipw else None
+        curve_parts.append((method, estimand, key, arms, values))
+        curve_notes += _follow_up_notes(time, tx == 1, w > 0, opts.landmarks, opts.horizons,
+                                        unit, f"the {method.upper()} ({estimand}) curves")
     settings = {"caliper_sd": caliper_sd, "sd_denominator": matched.sd_denominator,
                 "ratio": ratio, "replace": replace, "order": order, "n_boot": n_boot,
                 "seed": seed, "ties": "efron", "landmarks": list(landmarks),
@@ -340,13 +326,56 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                 "aipw": bool(aipw), "matching_ties": ties,
                 "order_spread_k": order_spread_k if ties == "all" else 0,
                 "order_spread": spreads, "primary": primary}
-    return EffectsReport(cohort.label, covariates, propensity, matched, weights, balance,
-                         estimates, tuple(curves), settings, tuple(notes),
-                         cohort.labels.comparison,
-                         (cohort.labels.treated, cohort.labels.control), unit,
-                         cohort.n_excluded, aipw_result, more_weights,
-                         identification=verdicts, primary=primary_row,
-                         primary_reason=primary_reason)
+
+    def curves_with(reps):
+        curves = []
+        for method, estimand, key, arms, values in curve_parts:
+            boot = None
+            if reps and not (replace and method == "psm"):
+                boot = np.array([[v[2] for v in r[key].values()] if key in r
+                                 else [np.nan] * len(values) for r in reps])
+                boot[~accepted(reps, separation)] = np.nan
+            curves.append(AdjustedCurves(method, estimand, arms[0], arms[1],
+                                         curves_table(values, boot, unit)))
+        return tuple(curves)
+
+    def report(estimates, curves, notes, aipw_result):
+        return EffectsReport(cohort.label, covariates, propensity, matched, weights, balance,
+                             estimates, curves, settings, tuple(notes),
+                             cohort.labels.comparison,
+                             (cohort.labels.treated, cohort.labels.control), unit,
+                             cohort.n_excluded, aipw_result, more_weights,
+                             identification=verdicts, primary=primary_row,
+                             primary_reason=primary_reason)
+
+    def notes_after(boot_notes):
+        return [*notes, *boot_notes, *([order_note] if order_note else []),
+                f"Primary estimate: {primary_reason}", *curve_notes]
+
+    if on_preview is not None and n_boot > 0:
+        on_preview(report(estimates, curves_with([]), notes_after([]), None))
+    reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
+                     progress=progress, dask_address=dask_address) if n_boot > 0 else []
+    boot_notes = []
+    if reps:
+        estimates = tuple(
+            attach_boot(e, reps, "psm" if e.method == "psm" else f"iptw_{e.estimand}",
+                        separation=separation, replace=replace and e.method == "psm")
+            if i < n_base and e.estimable and e.method in ("psm", "iptw") else e
+            for i, e in enumerate(estimates))
+        n_sep = sum(bool(r.get("separated")) for r in reps)
+        boot_notes.append("Bootstrap CIs: percentile; PS refitted and patients re-matched / "
+                          "re-weighted in every replicate. " + (
+                              f"{n_sep} of {len(reps)} replicates had a separated PS model "
+                              "(a covariate level in one arm only, or |logit PS| > 15): "
+                              + ("counted as failed and left out of the CIs (boot_ci_all_*: "
+                                 "with them)." if separation == "fail" else "kept in the CIs.")
+                              if n_sep else "No replicate had a separated PS model."))
+        if replace:
+            boot_notes.append(f"PSM: {REPLACE_NOTE}.")
+    notes = notes_after(boot_notes)
+    aipw_result = _aipw(cohort, covariates, opts.landmarks, notes) if aipw else None
+    return report(estimates, curves_with(reps), notes, aipw_result)
 
 
 def _matching_rows(cohort, propensity, matched, estimates, *, ties, caliper_sd, ratio,
