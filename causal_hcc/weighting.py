@@ -254,7 +254,7 @@ def weights_from_ps(ps, treated, *, estimand: str = "ATE", stabilized: bool = Fa
     ps = np.asarray(ps, dtype=float)
     treated = np.asarray(treated).astype(np.int8)
     ids = (np.array([str(i + 1) for i in range(len(ps))], dtype=object) if patient_id is None
-           else np.asarray(patient_id).astype(str).astype(object))
+           else _text_ids(patient_id))
     bad = ~np.isfinite(ps) | (ps <= 0) | (ps >= 1)
     if bad.any():
         raise NotEstimableError(f"Propensity scores of 0 or 1 (or missing) for patients "
@@ -315,6 +315,16 @@ def _distribution(w, treated, keep) -> pd.DataFrame:
                      **{f"p{p}": x for p, x in zip(PERCENTILES, q)},
                      "max": v.max(), "mean": v.mean(), "sum": v.sum()})
     return pd.DataFrame(rows)
+
+
+def _text_ids(patient_id) -> np.ndarray:
+    """Patient ids as an object array of text. Ids that already are (a cohort's) are used
+    as they are: the conversion through numpy's fixed-width text took 0.3 s per call on a
+    million patients, once per estimand."""
+    a = np.asarray(patient_id)
+    if a.dtype == object and all(type(v) is str for v in a.ravel()):
+        return a
+    return a.astype(str).astype(object)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

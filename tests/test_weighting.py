@@ -248,3 +248,16 @@ def test_iptw_atc_weights_and_cox_equal_r_estimands(name):
     if name == "bundled":
         assert (round(e.hr, 3), round(e.ci_lower, 3), round(e.ci_upper, 3)) == \
             (0.503, 0.208, 1.216)
+
+
+def test_patient_ids_become_text_whatever_their_type():
+    """Integer ids become text; text ids (a cohort's object array) are kept as they are."""
+    ps, tx = [0.3, 0.6, 0.5, 0.4], [1, 1, 0, 0]
+    as_int = weights_from_ps(ps, tx, patient_id=np.array([10, 11, 12, 13]))
+    as_text = weights_from_ps(ps, tx, patient_id=np.array(["10", "11", "12", "13"],
+                                                          dtype=object))
+    as_unicode = weights_from_ps(ps, tx, patient_id=np.array(["10", "11", "12", "13"]))
+    for w in (as_int, as_text, as_unicode):
+        assert w.patient_id.dtype == object and list(w.patient_id) == ["10", "11", "12", "13"]
+        assert all(type(v) is str for v in w.patient_id)
+    assert np.array_equal(as_int.weights, as_text.weights)
