@@ -72,22 +72,15 @@ def figure_host(config, formats):
     return figure_host.hosting(workers, preload=HOST_PRELOAD_FIRST)
 
 
-#: The adjust figures drawn from the PS, matches, weights and balance alone: started as
-#: soon as those are final, before the estimates (adjust's "balance" preview).
-BALANCE_FIGURES = ("ps_overlap", "ps_overlap_matched", "ps_overlap_weighted", "weights",
-                   "love_plot")
-
-
 class AdjustAhead:
-    """The adjust figures that do not show the bootstrap, drawn while adjust still runs.
+    """The adjust figures that do not show the bootstrap, drawn while it runs.
 
-    ``options`` goes to :func:`causal_hcc.effects.adjust` (``on_preview``): adjust hands
-    over its report as it stands, and :meth:`start` sends figures to worker processes:
-    :data:`BALANCE_FIGURES` once the PS, matches, weights and balance are final, the
-    adjusted curves before the bootstrap starts. Nothing is computed twice: each preview
-    is the report itself at that stage. Nothing is started without a bootstrap, without
-    a figure format or fork, above :data:`PRERENDER_MAX_ROWS` patients, or with one
-    figure worker.
+    ``options`` goes to :func:`causal_hcc.effects.adjust` (``on_preview``): before the
+    bootstrap, adjust hands over its report without it, and :meth:`start` sends these
+    figures to worker processes. Nothing is computed twice: the preview is the report
+    itself, before the bootstrap CIs are attached. Nothing is started without a
+    bootstrap, without a figure format or fork, above :data:`PRERENDER_MAX_ROWS`
+    patients, or with one figure worker.
     """
 
     def __init__(self, cohort, config, out_path, formats):
@@ -96,37 +89,31 @@ class AdjustAhead:
         self.cohort, self.out_path, self.formats = cohort, out_path, formats
         self.enabled = bool(config.adjust.bootstrap and parse_formats(formats) and can_fork()
                             and cohort.n <= PRERENDER_MAX_ROWS and default_workers(8) > 1)
-        self.previews = {}       # stage -> (report, stems started from it)
+        self.preview, self.started = None, []
 
     @property
     def options(self) -> dict:
         """Keyword arguments of adjust (none when nothing will be drawn ahead)."""
         return {"on_preview": self.start} if self.enabled else {}
 
-    def start(self, stage, preview) -> None:
+    def start(self, preview) -> None:
         from causal_hcc.reporting.render import prerender
         factory = partial(adjust_figure_set, preview, self.cohort)
-        done = {s for _, stems in self.previews.values() for s in stems}
-        wanted = (BALANCE_FIGURES if stage == "balance" else
-                  [k for k in factory() if k not in BOOTSTRAP_FIGURES and k not in done])
-        self.previews[stage] = (preview, prerender(factory, self.out_path, self.formats,
-                                                   stems=list(wanted)))
+        self.started = prerender(factory, self.out_path, self.formats,
+                                 stems=[k for k in factory() if k not in BOOTSTRAP_FIGURES])
+        self.preview = preview
 
     def settle(self, result):
-        """``(None, stems drawn ahead)`` once ``result`` is known (the form
-        :func:`prerender_final` takes), or None. Figures whose
-        data differ from the result's (:func:`same_figure_data`; a safety net, as each
-        preview is the result at an earlier stage) are dropped, to be drawn again."""
-        kept = []
-        for stage, (preview, stems) in self.previews.items():
-            if not stems:
-                continue
-            if same_figure_data(preview, result, balance_only=stage == "balance"):
-                kept += stems
-            else:
-                from causal_hcc.reporting.render import forget_prerendered
-                forget_prerendered(self.out_path, self.formats, stems)
-        return (None, kept) if kept else None
+        """``(preview, stems drawn ahead)`` once ``result`` is known, or None. Figures
+        whose data differ from the result's (:func:`same_figure_data`; a safety net, as
+        the preview is the result before its bootstrap) are dropped, to be drawn again."""
+        if not self.started:
+            return None
+        if not same_figure_data(self.preview, result):
+            from causal_hcc.reporting.render import forget_prerendered
+            forget_prerendered(self.out_path, self.formats, self.started)
+            return None
+        return self.preview, self.started
 
 
 def prerender_final(effects, cohort, out_path, formats, ahead) -> None:
@@ -142,11 +129,10 @@ def prerender_final(effects, cohort, out_path, formats, ahead) -> None:
     prerender(factory, out_path, formats, stems=[k for k in factory() if k not in drawn])
 
 
-def same_figure_data(preview, result, *, balance_only: bool = False) -> bool:
+def same_figure_data(preview, result) -> bool:
     """Whether the bootstrap-free ``preview`` and the full ``result`` give the same
     non-bootstrap figures: the same propensity scores, matches, weights, balance, curves,
-    identification and primary estimate (with ``balance_only``: the first four, for
-    :data:`BALANCE_FIGURES`), each compared as pickled bytes.
+    identification and primary estimate, each compared as pickled bytes.
 
     Each part is pickled on its own: pickle writes an object shared by two parts once, so
     pickling them together would compare which objects happen to be shared (e.g. a
@@ -156,8 +142,6 @@ def same_figure_data(preview, result, *, balance_only: bool = False) -> bool:
     import pickle
 
     def parts(r):
-        if balance_only:     # what BALANCE_FIGURES show
-            return r.propensity, r.matched, r.weights, r.balance, r.label, r.arm_labels
         return (r.propensity, r.matched, r.weights, r.balance,
                 [(c.method, c.estimand, c.treated, c.control) for c in r.curves],
                 r.matching_weights, r.identification, r.primary, r.label, r.arm_labels)

@@ -240,12 +240,10 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
         (:mod:`causal_hcc.identification`); ``primary`` and ``primary_reason`` of the
         result say which and why.
     on_preview : callable, optional
-        With ``n_boot > 0``, called as ``on_preview(stage, report)`` with the report as it
-        stands, e.g. to draw figures while the rest runs: ``"balance"`` once the PS,
-        matches, IPTW weights and balance tables are final (no estimates, curves or
-        identification yet), then ``"estimates"`` before the bootstrap starts (no
-        bootstrap CIs in the estimates and curves, no AIPW). What each holds is what the
-        returned report holds.
+        With ``n_boot > 0``: called once, before the bootstrap starts, with the report as
+        it stands without it (no bootstrap CIs in the estimates and curves, no AIPW),
+        e.g. to draw the figures that do not show the bootstrap while it runs. Everything
+        else in it is what the returned report holds.
 
     Returns
     -------
@@ -277,11 +275,6 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
     # One pass per variable for all five tables (the same numbers as one table at a time).
     balance = balance_tables(cohort, {"psm": matched,
                                       **{f"iptw_{k}": w for k, w in weights.items()}})
-    if on_preview is not None and n_boot > 0:
-        on_preview("balance", EffectsReport(
-            cohort.label, covariates, propensity, matched, weights, balance, (), (), {},
-            tuple(notes), cohort.labels.comparison,
-            (cohort.labels.treated, cohort.labels.control), unit, cohort.n_excluded))
     # The treatment-only fits are recorded: the identification's leave-one-out influence
     # starts from them instead of refitting the same models.
     # The Cox arrays (and the design matrix) are built once for every row's fit.
@@ -360,7 +353,7 @@ def adjust(cohort: Cohort, covariates=None, *, caliper_sd: float | None = 0.2,
                 f"Primary estimate: {primary_reason}", *curve_notes]
 
     if on_preview is not None and n_boot > 0:
-        on_preview("estimates", report(estimates, curves_with([]), notes_after([]), None))
+        on_preview(report(estimates, curves_with([]), notes_after([]), None))
     reps = bootstrap(cohort, covariates, n_boot=n_boot, seed=seed, opts=opts, jobs=jobs,
                      progress=progress, dask_address=dask_address) if n_boot > 0 else []
     boot_notes = []
