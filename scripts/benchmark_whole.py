@@ -242,7 +242,7 @@ def whole_commands(args) -> int:
         print("lifelines: not installed")
     adjust_s = measured["adjust"][0]
     report_s = measured["report"][0] if "report" in measured else None
-    reg_s, reg_mb, _, reg_cpu = measured["registry"]
+    reg_s, reg_mb, _, _ = measured["registry"]
     cores = available_cores()
 
     def floor(key):
