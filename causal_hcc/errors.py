@@ -22,8 +22,14 @@ class CohortError(ValueError):
 
     def __init__(self, problems, header: str = "The data cannot be analysed as given:"):
         self.problems = tuple(problems)
+        self.header = header
         lines = [header] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        # Pickled with its arguments, not its message (the default would rebuild it from
+        # the message text): it crosses process boundaries (forked and joblib workers).
+        return type(self), (self.problems, self.header)
 
 
 class NotEstimableError(ValueError):

@@ -48,6 +48,9 @@ class OutputError(CohortError):
     def __init__(self, problem: str):
         super().__init__([problem], header="Output not written:")
 
+    def __reduce__(self):
+        return type(self), self.problems
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
