@@ -120,6 +120,58 @@ def test_same_bytes_every_run_and_with_any_number_of_workers(veteran, tmp_path):
     assert runs["serial"] == runs["again"] == runs["pool"]
 
 
+def test_png_is_matplotlibs_unhinted_pixels_in_the_smallest_exact_colour_type(tmp_path):
+    """save_figure's PNG decodes to the pixels matplotlib's own writer gives with unhinted
+    text, stored as grey, RGB or RGBA as the pixels need; the settings do not leak."""
+    import matplotlib
+    from PIL import Image
+
+    from causal_hcc.reporting import style
+
+    def fig(colour="black", alpha=1.0):
+        f = Figure(figsize=(2, 1))
+        f.patch.set_alpha(alpha)
+        f.text(0.1, 0.5, "HR 0.355 (0.173-0.728)", fontsize=8)
+        f.add_artist(Line2D([0.1, 0.9], [0.2, 0.2], color=colour))
+        return f
+
+    def pixels(path):
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGBA"))
+
+    before = matplotlib.rcParams["text.hinting"]
+    kw = dict(dpi=style.DPI, metadata={},
+              pil_kwargs={"compress_level": style.PNG_COMPRESS_LEVEL})
+    for name, args, mode in (("grey", ("0.3",), "L"), ("colour", ("tab:red",), "RGB"),
+                             ("clear", ("black", 0.0), "RGBA")):
+        ours = save_figure(fig(*args), tmp_path / name, "png")[0]
+        assert matplotlib.rcParams["text.hinting"] == before        # not leaked
+        with matplotlib.rc_context({"text.hinting": "no_hinting"}):
+            fig(*args).savefig(tmp_path / f"{name}_mpl.png", **kw)
+        with matplotlib.rc_context({"text.hinting": "force_autohint"}):
+            fig(*args).savefig(tmp_path / f"{name}_hinted.png", **kw)
+        with Image.open(ours) as image:
+            assert image.mode == mode
+            assert image.info["Software"].startswith("Matplotlib version")
+            assert image.info["dpi"] == pytest.approx((style.DPI, style.DPI), abs=0.02)
+        assert np.array_equal(pixels(ours), pixels(tmp_path / f"{name}_mpl.png"))
+        assert not np.array_equal(pixels(ours), pixels(tmp_path / f"{name}_hinted.png"))
+    # An SVG after a PNG of the same figure: the PNG canvas does not take over other formats.
+    f = fig()
+    paths = save_figure(f, tmp_path / "both", "png,svg")
+    assert paths[1].read_text().lstrip().startswith("<?xml")
+
+
+def test_png_mode_hand_checked():
+    from causal_hcc.reporting.style import png_mode
+    img = np.full((2, 3, 4), 255, np.uint8)
+    assert png_mode(img) == "L"
+    img[0, 1, :3] = (10, 10, 11)
+    assert png_mode(img) == "RGB"
+    img[1, 2, 3] = 254
+    assert png_mode(img) == "RGBA"
+
+
 @pytest.mark.skipif(not render.can_fork(), reason="prerendering needs fork")
 def test_prerendered_figures_are_the_same_files_and_are_collected_once(veteran, tmp_path):
     cohort, crude, effects = veteran

@@ -28,6 +28,11 @@ DPI = 150
 #: zlib level of the PNG files: 1 encodes these flat-colour figures in about a third of the
 #: time of the default 6, for files about 4% larger.
 PNG_COMPRESS_LEVEL = 1
+#: FreeType hinting of the raster (PNG) text. Matplotlib 3.11 renders text glyph by glyph
+#: and hinting ("default") was 15% of the CPU time of the eight adjust figures (3.69 s
+#: hinted, 3.14 s unhinted, warm, this machine); unhinted glyphs at :data:`DPI` are as
+#: legible, and SVG and PDF text is never hinted.
+TEXT_HINTING = "no_hinting"
 #: Height (inches) kept under the axes for the provenance footer.
 FOOTER_IN = 0.32
 #: Width of one character of a sans-serif label, in points per point of font size: an
@@ -115,7 +120,8 @@ def save_figure(fig, stem: str | Path, formats=DEFAULT_FORMATS) -> list[Path]:
     the date into SVG and PDF metadata and random ids into SVG unless told otherwise, so
     the date is left out (``metadata={"Date": None}`` / ``CreationDate``) and the SVG id
     salt is fixed (``svg.hashsalt``). PNG goes through Agg with no timestamp, at zlib
-    level :data:`PNG_COMPRESS_LEVEL`.
+    level :data:`PNG_COMPRESS_LEVEL`, with unhinted text (:data:`TEXT_HINTING`), as grey,
+    RGB or RGBA, whichever holds the pixels exactly (:func:`png_mode`).
     """
     import matplotlib
     stem = Path(stem)
@@ -126,10 +132,67 @@ def save_figure(fig, stem: str | Path, formats=DEFAULT_FORMATS) -> list[Path]:
         metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
                     "png": {}}[fmt]
         extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
-        with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        if fmt == "png" and not isinstance(fig.canvas, _png_canvas()):
+            _png_canvas()(fig)                # attaches itself as the figure's canvas
+        with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT,
+                                    "text.hinting": TEXT_HINTING}):
             fig.savefig(path, format=fmt, dpi=DPI, metadata=metadata, **extra)
         paths.append(path)
     return paths
+
+
+def png_mode(rgba) -> str:
+    """The smallest PNG colour type that holds the (h, w, 4) uint8 image ``rgba`` exactly:
+    "L" (8-bit grey) when it is opaque and every pixel has R = G = B, "RGB" when it is
+    opaque, else "RGBA"."""
+    import numpy as np
+    rgba = np.asarray(rgba)
+    if not np.all(rgba[..., 3] == 255):
+        return "RGBA"
+    r, g, b = rgba[..., 0], rgba[..., 1], rgba[..., 2]
+    return "L" if np.array_equal(r, g) and np.array_equal(g, b) else "RGB"
+
+
+_PNG_CANVAS = None
+
+
+def _png_canvas():
+    """Matplotlib's Agg canvas, writing PNG in :func:`png_mode`'s colour type.
+
+    Matplotlib always writes RGBA; these figures are greyscale and opaque, and zlib
+    compresses a quarter of the bytes in about a third of the time (the eight adjust
+    figures: 396 ms of encoding as RGBA, 116 ms as grey, files half the size). The
+    pixels, the ``Software`` text and the resolution are those matplotlib writes.
+    """
+    global _PNG_CANVAS
+    if _PNG_CANVAS is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        class PngCanvas(FigureCanvasAgg):
+            def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None,
+                          **_figure_settings):
+                # print_figure passes dpi, facecolor, edgecolor, orientation and
+                # bbox_inches_restore to print methods outside matplotlib; it has set
+                # them on the figure already (its own print_png drops them as well).
+                import matplotlib
+                import numpy as np
+                from PIL import Image, PngImagePlugin
+                FigureCanvasAgg.draw(self)
+                rgba = np.asarray(self.buffer_rgba())
+                mode = png_mode(rgba)
+                pixels = {"L": lambda: rgba[..., 0], "RGB": lambda: rgba[..., :3],
+                          "RGBA": lambda: rgba}[mode]()
+                info = PngImagePlugin.PngInfo()
+                for key, value in {"Software": f"Matplotlib version{matplotlib.__version__}, "
+                                   "https://matplotlib.org/", **(metadata or {})}.items():
+                    if value is not None:
+                        info.add_text(key, value)
+                kwargs = {"dpi": (self.figure.dpi, self.figure.dpi), **(pil_kwargs or {})}
+                Image.fromarray(np.ascontiguousarray(pixels), mode).save(
+                    filename_or_obj, format="png", pnginfo=info, **kwargs)
+
+        _PNG_CANVAS = PngCanvas
+    return _PNG_CANVAS
 
 
 def fixed_title(ax, text: str, **kwargs):
