@@ -63,3 +63,30 @@ def test_correlations_of_perfect_and_constant_input():
     assert all(np.isnan(v) for v in nm.pearsonr(x, np.ones(6)))
     assert all(np.isnan(v) for v in nm.spearmanr(np.ones(6), x))
     assert nm.pearsonr([1.0, 2.0], [3.0, 1.0]) == (-1.0, 1.0)
+
+
+def test_to_jsonable_hand_checked():
+    """Leaves by exact type and by subclass (numpy scalars, bool, IntEnum, str subclass)
+    give the same JSON values; NaN, infinities and pandas' missing markers give None."""
+    import enum
+    import json
+
+    import pandas as pd
+
+    class Level(enum.IntEnum):
+        B = 2
+
+    class Name(str):
+        pass
+
+    obj = {1: [1.5, float("nan"), float("-inf"), -0.0, True, np.bool_(False), 3,
+               np.int64(4), np.float32(2.5), np.float64("nan"), Level.B, Name("x"), "s",
+               None, pd.NA, pd.NaT, (7, 8)],
+           "frame": pd.DataFrame({"x": [1.0, np.nan], "y": ["a", None]}),
+           "array": np.array([[1, 2], [3, 4]]), "other": complex(1, 2)}
+    out = nm.to_jsonable(obj)
+    assert json.dumps(out) == (
+        '{"1": [1.5, null, null, -0.0, true, false, 3, 4, 2.5, null, 2, "x", "s", null, '
+        'null, null, [7, 8]], "frame": [{"x": 1.0, "y": "a"}, {"x": null, "y": null}], '
+        '"array": [[1, 2], [3, 4]], "other": "(1+2j)"}')
+    assert type(out["1"][10]) is int and type(out["1"][5]) is bool
