@@ -103,6 +103,13 @@ def test_png_only_by_default(veteran, tmp_path):
     assert {"love_plot", "forest_plot", "ps_overlap", "ps_overlap_matched",
             "ps_overlap_weighted", "weights", "adjusted_km_psm_att",
             "adjusted_km_iptw_ate"} <= stems
+    # Greyscale figures (STYLES): every pixel grey, so each file is stored as 8-bit grey
+    # (a matplotlib default colour, e.g. the orange box-plot median, would make it RGB).
+    from PIL import Image
+    for p in written:
+        if p.suffix == ".png":
+            with Image.open(p) as image:
+                assert image.mode == "L", p.name
     assert render.render_figures({"x": (Figure, "X")}, tmp_path / "svg", "png,svg")[0] == [
         tmp_path / "svg" / "x.png", tmp_path / "svg" / "x.svg"]
 

@@ -98,6 +98,10 @@ def test_report_files_and_provenance(report_dir):
         assert (report_dir / name).stat().st_size > 0, name
     assert not (report_dir / "paper_vs_reproduced.csv").exists()
     assert not list(report_dir.glob("*.svg"))                # formats="png"
+    from PIL import Image
+    for png in report_dir.glob("*.png"):                     # greyscale figures throughout
+        with Image.open(png) as image:
+            assert image.mode == "L", png.name
     for csv in report_dir.glob("*.csv"):
         assert pd.read_csv(csv)["data_provenance"].eq("Patient-level data from data "
                                                       "frame").all(), csv.name

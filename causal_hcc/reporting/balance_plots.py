@@ -317,7 +317,10 @@ def plot_weights(weights: dict, *, arm_labels=("treated", "control"), ax=None,
             extremes = (f"\n{values.min():.2g}-{values.max():.3g}" if values.size else "")
             labels.append(f"{name}\n{textwrap.fill(arm_label, 12)}{extremes}")
     fliers = max((d.size for d in data), default=0) <= 5000
-    ax.boxplot(data, tick_labels=labels, patch_artist=False, showfliers=fliers)
+    # Black medians: matplotlib's default is the orange of its colour cycle, the one
+    # colour in otherwise greyscale figures.
+    ax.boxplot(data, tick_labels=labels, patch_artist=False, showfliers=fliers,
+               medianprops={"color": "black", "linewidth": 1.6})
     ax.tick_params(axis="x", labelsize=7.5)
     ax.set_yscale("log")
     # Plain numbers (0.1, 1, 10), not 10^k: no mathtext to lay out, and easier to read.
