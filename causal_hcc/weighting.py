@@ -319,8 +319,8 @@ def _distribution(w, treated, keep) -> pd.DataFrame:
 
 def _text_ids(patient_id) -> np.ndarray:
     """Patient ids as an object array of text. Ids that already are (a cohort's: str
-    objects) are used as they are: the conversion through numpy's fixed-width text took 0.3 s per call on a
-    million patients, once per estimand."""
+    objects) are used as they are: the conversion through numpy's fixed-width text took
+    0.3 s per call on a million patients, once per estimand."""
     a = np.asarray(patient_id)
     # pandas' C type scan: 13 ms on a million ids (a Python loop took 100 ms).
     if a.dtype == object and pd.api.types.infer_dtype(a.ravel(), skipna=False) == "string":

@@ -163,10 +163,13 @@ def test_png_is_matplotlibs_unhinted_pixels_in_the_smallest_exact_colour_type(tm
             assert image.info["dpi"] == pytest.approx((style.DPI, style.DPI), abs=0.02)
         assert np.array_equal(pixels(ours), pixels(tmp_path / f"{name}_mpl.png"))
         assert not np.array_equal(pixels(ours), pixels(tmp_path / f"{name}_hinted.png"))
-    # An SVG after a PNG of the same figure: the PNG canvas does not take over other formats.
+    # An SVG after a PNG of the same figure: the PNG canvas does not take over other
+    # formats, and the figure keeps its own canvas (a pyplot figure, its window's).
     f = fig()
+    own = f.canvas
     paths = save_figure(f, tmp_path / "both", "png,svg")
     assert paths[1].read_text().lstrip().startswith("<?xml")
+    assert f.canvas is own and own.figure is f
 
 
 def test_png_mode_hand_checked():

@@ -12,6 +12,7 @@ draws and cost 0.5-1 s per figure and format; a fixed layout draws once.
 from __future__ import annotations
 
 import textwrap
+from functools import cache
 from pathlib import Path
 
 # Black and dark grey with distinct dashes: survives greyscale printing.
@@ -132,11 +133,18 @@ def save_figure(fig, stem: str | Path, formats=DEFAULT_FORMATS) -> list[Path]:
         metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
                     "png": {}}[fmt]
         extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
-        if fmt == "png" and not isinstance(fig.canvas, _png_canvas()):
+        # PNG through :func:`_png_canvas`, swapped in for this one file and then taken
+        # out again, as matplotlib does with the canvas of any other format (a pyplot
+        # figure keeps its window's canvas).
+        own = fig.canvas
+        if fmt == "png":
             _png_canvas()(fig)                # attaches itself as the figure's canvas
-        with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT,
-                                    "text.hinting": TEXT_HINTING}):
-            fig.savefig(path, format=fmt, dpi=DPI, metadata=metadata, **extra)
+        try:
+            with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT,
+                                        "text.hinting": TEXT_HINTING}):
+                fig.savefig(path, format=fmt, dpi=DPI, metadata=metadata, **extra)
+        finally:
+            fig.set_canvas(own)
         paths.append(path)
     return paths
 
@@ -153,46 +161,41 @@ def png_mode(rgba) -> str:
     return "L" if np.array_equal(r, g) and np.array_equal(g, b) else "RGB"
 
 
-_PNG_CANVAS = None
-
-
+@cache
 def _png_canvas():
-    """Matplotlib's Agg canvas, writing PNG in :func:`png_mode`'s colour type.
+    """Matplotlib's Agg canvas, writing PNG in :func:`png_mode`'s colour type (a class
+    made on first use: this module is imported by commands that draw nothing).
 
     Matplotlib always writes RGBA; these figures are greyscale and opaque, and zlib
     compresses a quarter of the bytes in about a third of the time (the eight adjust
     figures: 396 ms of encoding as RGBA, 116 ms as grey, files half the size). The
     pixels, the ``Software`` text and the resolution are those matplotlib writes.
     """
-    global _PNG_CANVAS
-    if _PNG_CANVAS is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        class PngCanvas(FigureCanvasAgg):
-            def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None,
-                          **_figure_settings):
-                # print_figure passes dpi, facecolor, edgecolor, orientation and
-                # bbox_inches_restore to print methods outside matplotlib; it has set
-                # them on the figure already (its own print_png drops them as well).
-                import matplotlib
-                import numpy as np
-                from PIL import Image, PngImagePlugin
-                FigureCanvasAgg.draw(self)
-                rgba = np.asarray(self.buffer_rgba())
-                mode = png_mode(rgba)
-                pixels = {"L": lambda: rgba[..., 0], "RGB": lambda: rgba[..., :3],
-                          "RGBA": lambda: rgba}[mode]()
-                info = PngImagePlugin.PngInfo()
-                for key, value in {"Software": f"Matplotlib version{matplotlib.__version__}, "
-                                   "https://matplotlib.org/", **(metadata or {})}.items():
-                    if value is not None:
-                        info.add_text(key, value)
-                kwargs = {"dpi": (self.figure.dpi, self.figure.dpi), **(pil_kwargs or {})}
-                Image.fromarray(np.ascontiguousarray(pixels), mode).save(
-                    filename_or_obj, format="png", pnginfo=info, **kwargs)
+    class PngCanvas(FigureCanvasAgg):
+        def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None,
+                      **_figure_settings):
+            # print_figure passes dpi, facecolor, edgecolor, orientation and
+            # bbox_inches_restore to print methods outside matplotlib; it has set them
+            # on the figure already (its own print_png drops them as well).
+            import matplotlib
+            import numpy as np
+            from PIL import Image, PngImagePlugin
+            FigureCanvasAgg.draw(self)
+            rgba = np.asarray(self.buffer_rgba())
+            mode = png_mode(rgba)
+            pixels = rgba[..., 0] if mode == "L" else rgba[..., :3] if mode == "RGB" else rgba
+            info = PngImagePlugin.PngInfo()
+            for key, value in {"Software": f"Matplotlib version{matplotlib.__version__}, "
+                               "https://matplotlib.org/", **(metadata or {})}.items():
+                if value is not None:
+                    info.add_text(key, value)
+            kwargs = {"dpi": (self.figure.dpi, self.figure.dpi), **(pil_kwargs or {})}
+            Image.fromarray(np.ascontiguousarray(pixels), mode).save(
+                filename_or_obj, format="png", pnginfo=info, **kwargs)
 
-        _PNG_CANVAS = PngCanvas
-    return _PNG_CANVAS
+    return PngCanvas
 
 
 def fixed_title(ax, text: str, **kwargs):
